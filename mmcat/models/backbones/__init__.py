@@ -1,0 +1,3 @@
+from .cat import CAT, CATStage
+
+__all__ = ['CAT', 'CATStage']

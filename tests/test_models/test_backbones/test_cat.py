@@ -1,0 +1,220 @@
+"""The CAT backbone: sizes, shapes, weights of the authors, options."""
+import pytest
+import torch
+
+from mmcat.models import CAT
+from mmcat.models.utils import cat_converter
+from mmcat.testing.cat_reference import ReferenceCAT
+
+# A narrow CAT with every feature of the real ones, for fast tests.
+MINI = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+REF_MINI = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize('arch,expected', [('tiny', 16_358_892),
+                                           ('small', 36_526_602),
+                                           ('base', 50_764_266)])
+def test_parameter_counts_match_the_authors(arch, expected):
+    assert n_params(CAT(arch=arch)) == expected
+
+
+def test_reference_has_the_same_parameter_count():
+    assert n_params(ReferenceCAT()) == n_params(CAT('small'))
+
+
+@pytest.mark.parametrize('hw', [(224, 224), (511, 511), (112, 137),
+                                (33, 47), (5, 5), (1, 1), (27, 27), (800, 7)])
+@pytest.mark.parametrize('batch', [1, 3])
+def test_output_shapes_any_size(hw, batch):
+    model = CAT(arch=MINI).eval()
+    h, w = hw
+    with torch.no_grad():
+        outs = model(torch.randn(batch, 3, h, w))
+    assert len(outs) == 4
+    for i, out in enumerate(outs):
+        stride = 4 * 2**i
+        assert out.shape == (batch, 16 * 2**i, -(-h // stride),
+                             -(-w // stride))
+        assert torch.isfinite(out).all()
+
+
+def test_cat_s_at_detection_resolution():
+    model = CAT(arch='small').eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 800, 1333))
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 96, 200, 334), (1, 192, 100, 167), (1, 384, 50, 84),
+        (1, 768, 25, 42)]
+
+
+def _mmcat_from_reference(ref: ReferenceCAT, arch) -> CAT:
+    model = CAT(arch=arch, drop_path_rate=0.).eval()
+    model.load_pretrained(cat_converter(ref.state_dict()))
+    return model
+
+
+@pytest.mark.parametrize('hw', [(112, 137), (61, 90)])
+def test_matches_reference_with_authors_detection_weights(hw):
+    torch.manual_seed(0)
+    ref = ReferenceCAT(**REF_MINI).randomize_(1).eval()
+    model = _mmcat_from_reference(ref, MINI)
+    x = torch.randn(2, 3, *hw)
+    with torch.no_grad():
+        expected, got = ref(x), model(x)
+    for e, g in zip(expected, got):
+        assert e.shape == g.shape
+        torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
+
+
+def test_matches_reference_cat_s():
+    ref = ReferenceCAT().randomize_(2).eval()
+    model = _mmcat_from_reference(ref, 'small')
+    x = torch.randn(1, 3, 100, 75)
+    with torch.no_grad():
+        for e, g in zip(ref(x), model(x)):
+            torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
+
+
+def test_matches_reference_with_authors_classification_weights():
+    ref = ReferenceCAT(**REF_MINI, classification=True,
+                       num_classes=10).randomize_(3).eval()
+    state = {'model': ref.state_dict(), 'epoch': 300}
+    model = CAT(arch=MINI, out_indices=(3, ), drop_path_rate=0.).eval()
+    missing, unexpected = model.load_pretrained(state)
+    assert missing == [] and unexpected == []
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], ref(x)[0], atol=1e-4,
+                                   rtol=1e-4)
+
+
+def test_init_cfg_loads_a_detector_checkpoint_of_the_authors(tmp_path):
+    ref = ReferenceCAT(**REF_MINI).randomize_(4).eval()
+    state = {f'backbone.{k}': v for k, v in ref.state_dict().items()}
+    state['neck.lateral_convs.0.conv.weight'] = torch.zeros(8, 32, 1, 1)
+    path = tmp_path / 'cat_fcos.pth'
+    torch.save({'state_dict': state, 'meta': {'epoch': 12}}, path)
+    model = CAT(arch=MINI, drop_path_rate=0.,
+                init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for e, g in zip(ref(x), model(x)):
+            torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
+
+
+def test_checkpoint_of_another_model_is_an_error():
+    from mmdet.models.backbones import ResNet
+    resnet = ResNet(depth=18).state_dict()
+    with pytest.raises(RuntimeError, match='does not look like a CAT') as e:
+        CAT(arch=MINI).load_pretrained({'state_dict': resnet})
+    assert 'stages.0.blocks.0.pre_ipsa' in str(e.value)   # names what's missing
+
+
+def test_partial_checkpoint_loads_with_a_warning(caplog):
+    ref = ReferenceCAT(**REF_MINI).randomize_(5)
+    state = ref.state_dict()
+    del state['layers.3.post_ipsa_blocks.0.mlp.fc2.weight']
+    state['extra.weight'] = torch.zeros(1)
+    model = CAT(arch=MINI)
+    missing, unexpected = model.load_pretrained(state)
+    assert missing == ['stages.3.blocks.0.post_ipsa.mlp.fc2.weight']
+    assert unexpected == ['extra.weight']
+
+
+def test_with_cp_gives_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    a = CAT(arch=MINI, drop_path_rate=0.)
+    b = CAT(arch=MINI, drop_path_rate=0., with_cp=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 45, 61, requires_grad=True)
+    outs_a, outs_b = a(x), b(x)
+    sum(o.square().mean() for o in outs_a).backward()
+    grad_a = x.grad.clone()
+    x.grad = None
+    sum(o.square().mean() for o in outs_b).backward()
+    for oa, ob in zip(outs_a, outs_b):
+        torch.testing.assert_close(oa, ob)
+    torch.testing.assert_close(x.grad, grad_a)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, msg=name)
+
+
+def test_with_cp_flag_reaches_every_block():
+    model = CAT(arch=MINI, with_cp=True)
+    flags = [m.with_cp for m in model.modules() if hasattr(m, 'with_cp')]
+    assert flags and all(flags)
+
+
+def test_every_parameter_gets_a_gradient():
+    model = CAT(arch=MINI)
+    model.init_weights()
+    outs = model(torch.randn(2, 3, 50, 70))
+    sum(o.sum() for o in outs).backward()
+    no_grad = [n for n, p in model.named_parameters()
+               if p.grad is None or not p.grad.abs().sum() > 0]
+    assert no_grad == []
+
+
+@pytest.mark.parametrize('frozen', [-1, 0, 1, 2, 4])
+def test_frozen_stages(frozen):
+    model = CAT(arch=MINI, frozen_stages=frozen)
+    model.train()
+    frozen_prefixes = []
+    if frozen >= 0:
+        frozen_prefixes += ['patch_embed.', 'absolute_pos_embed']
+    for i in range(frozen):
+        frozen_prefixes += [f'stages.{i}.', f'norm{i}.']
+    for name, p in model.named_parameters():
+        should_freeze = name.startswith(tuple(frozen_prefixes))
+        assert p.requires_grad != should_freeze, name
+    for name, m in model.named_modules():
+        if name.startswith(tuple(frozen_prefixes)):
+            assert not m.training, name
+    if frozen == 4:
+        assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_frozen_at_construction_for_ddp():
+    # DDP registers the trainable parameters when it wraps the model, before
+    # any train() call: they must already be frozen.
+    model = CAT(arch=MINI, frozen_stages=1)
+    assert not model.patch_embed.proj.weight.requires_grad
+    assert not model.stages[0].blocks[0].cpsa.attn.qkv.weight.requires_grad
+    assert model.stages[1].blocks[0].cpsa.attn.qkv.weight.requires_grad
+
+
+def test_out_indices_and_negative_indices():
+    model = CAT(arch=MINI, out_indices=(1, -1)).eval()
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [32, 128]
+    assert not hasattr(model, 'norm0') and hasattr(model, 'norm3')
+
+
+def test_arch_aliases_and_custom_dict():
+    assert CAT('s').num_features == CAT('small').num_features
+    model = CAT(arch=dict(embed_dims=8, depths=[1, 1], num_heads=[1, 2]),
+                out_indices=(0, 1))
+    outs = model(torch.randn(1, 3, 32, 32))
+    assert [tuple(o.shape) for o in outs] == [(1, 8, 8, 8), (1, 16, 4, 4)]
+
+
+def test_multi_head_cpsa_and_no_position_encoding():
+    model = CAT(arch=MINI, cpsa_num_heads=7, use_abs_pos_embed=False)
+    assert not hasattr(model, 'absolute_pos_embed')
+    outs = model(torch.randn(1, 3, 40, 40))
+    assert outs[0].shape == (1, 16, 10, 10)
+
+
+def test_blocks_hold_no_spatial_state():
+    model = CAT(arch=MINI).eval()
+    before = {n: set(vars(m)) for n, m in model.named_modules()}
+    model(torch.randn(1, 3, 50, 50))
+    model(torch.randn(1, 3, 70, 30))
+    after = {n: set(vars(m)) for n, m in model.named_modules()}
+    assert before == after
