@@ -1,0 +1,49 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: the downstream
+codebase a config belongs to, and how its Runner is built."""
+from typing import Optional
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from .dist import setup_cpu_distributed
+
+__all__ = ['build_runner', 'register_scope_modules']
+
+
+def register_scope_modules(cfg: Config) -> Optional[str]:
+    """Register the modules of the codebase named by ``cfg.default_scope``.
+
+    MMDetection configs carry ``default_scope='mmdet'`` and MMSegmentation
+    ones ``'mmseg'``; their ``register_all_modules`` imports every module of
+    that codebase so its registries are complete. The default scope itself
+    is left to the Runner, which sets it from the same config key.
+
+    Args:
+        cfg: a loaded config.
+
+    Returns:
+        The scope name, or None when the config names none.
+    """
+    scope = cfg.get('default_scope', None)
+    if scope == 'mmdet':
+        from mmdet.utils import register_all_modules
+        register_all_modules(init_default_scope=False)
+    elif scope == 'mmseg':
+        from mmseg.utils import register_all_modules
+        register_all_modules(init_default_scope=False)
+    return scope
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner a finished config asks for.
+
+    Registers the config's codebase, prepares a CPU-only distributed run
+    (see :func:`mmcat.utils.setup_cpu_distributed`), then builds
+    ``cfg.runner_type`` through ``RUNNERS`` or a plain ``Runner``.
+    """
+    register_scope_modules(cfg)
+    setup_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
