@@ -100,6 +100,9 @@ class CAT(BaseModule):
         act_cfg: MLP activation config.
         embed_conv_cfg: conv config of the patch embedding (``None``: Conv2d).
         projection_conv_cfg: conv config of the patch projections' reduction.
+        pretrained: shorthand for ``init_cfg=dict(type='Pretrained',
+            checkpoint=pretrained)`` (MMSegmentation's segmentors pass their
+            ``pretrained`` down to the backbone).
         init_cfg: ``dict(type='Pretrained', checkpoint=...)`` loads mmcat or
             CAT-authors checkpoints (converted on the fly); otherwise a
             truncated-normal initialisation.
@@ -140,7 +143,13 @@ class CAT(BaseModule):
                  act_cfg: dict = dict(type='GELU'),
                  embed_conv_cfg: Optional[dict] = None,
                  projection_conv_cfg: Optional[dict] = None,
+                 pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('CAT: set either init_cfg or pretrained, '
+                                 'not both')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
         arch = self._parse_arch(arch)
         embed_dims, depths, num_heads = (arch['embed_dims'], arch['depths'],
