@@ -75,7 +75,8 @@ def conv_output_size(size: int,
                      dilation: int = 1) -> int:
     """Output length of a convolution along one dimension.
 
-    ``floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1``
+    ``floor((size + 2 * padding - dilation * (kernel_size - 1) - 1)
+    / stride) + 1``
 
     Raises:
         ValueError: if the (padded) input is shorter than the dilated kernel.

@@ -22,7 +22,7 @@ GroupedConv2d              k x k conv with ``groups`` filter groups
 PointwiseGroupedConv2d     1x1 conv with ``groups`` filter groups
 SpatialSeparableConv2d     k x 1 conv (in -> out), then depthwise 1 x k
 DepthwiseSeparableConv2d   depthwise k x k, then 1x1 conv (in -> out)
-FlattenedConv2d            1x1 conv (in -> out), depthwise k x 1, depthwise 1 x k
+FlattenedConv2d            1x1 conv (in -> out), depthwise k x 1, then 1 x k
 ShuffledGroupedConv2d      grouped k x k, channel shuffle, grouped 1x1
 SliceConv2d                space-to-depth by s = kernel_size = stride, 1x1 conv
 ========================== ==================================================
@@ -77,7 +77,8 @@ def _reject_unknown(cls: type, unknown: Dict[str, Any]) -> None:
 
 
 def _int(owner: str, name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or value < minimum):
         raise ValueError(
             f'{owner}: {name} must be an int >= {minimum}, got {value!r}')
     return value
@@ -256,7 +257,9 @@ class PointwiseGroupedConv2d(PointwiseConv2d):
 class DilatedConv2d(_CheckedConv2d):
     """Dilated (atrous) convolution: ``dilation - 1`` gaps between taps.
 
-    A k x k kernel with dilation l spans ``l(k-1)+1`` pixels with k*k weights.
+    A k x k kernel with dilation l spans ``l(k-1)+1`` pixels with k*k weights
+    (l = 1 is the standard convolution). Stacked 3x3 layers with rates 1, 2,
+    4 see 3x3, 7x7, 15x15 (:func:`~.conv_cost.receptive_field`).
     ``(B, Cin, H, W) -> (B, Cout, H', W')`` as ``nn.Conv2d``.
     """
 
@@ -270,7 +273,8 @@ class DilatedConv2d(_CheckedConv2d):
 @MODELS.register_module()
 class GroupedConv2d(_CheckedConv2d):
     """Grouped convolution (AlexNet, ResNeXt): ``groups`` filter groups,
-    each seeing ``Cin / groups`` channels; weights ``k*k*Cin*Cout/groups``.
+    each seeing ``Cin / groups`` channels; weights ``k*k*Cin*Cout/groups``
+    (groups = 1 is the standard convolution).
 
     ``(B, Cin, H, W) -> (B, Cout, H', W')`` as ``nn.Conv2d``.
     """

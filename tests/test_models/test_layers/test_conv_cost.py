@@ -1,4 +1,4 @@
-"""The convolution guide's arithmetic, from the closed forms and from modules."""
+"""The convolution guide's arithmetic: closed forms and module costs."""
 from fractions import Fraction
 
 import pytest
