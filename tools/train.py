@@ -1,0 +1,117 @@
+"""Train a detector or a segmentor with an mmcat config.
+
+Works for MMDetection (``default_scope='mmdet'``) and MMSegmentation
+(``default_scope='mmseg'``) configs alike, on GPUs or, with
+``--launcher pytorch|slurm|mpi`` on a machine without CUDA, on CPUs over gloo.
+
+Examples::
+
+    python tools/train.py configs/fcos_cat_s_1x_coco.py
+    python tools/train.py CONFIG --resume                 # latest in work_dir
+    python tools/train.py CONFIG --resume work_dirs/x/iter_4000.pth
+    bash tools/dist_train.sh CONFIG 8
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+
+import mmcat  # noqa: F401  (registers mmcat, allow-lists mmengine checkpoints)
+from mmcat.utils import build_runner
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the real batch size '
+        '(needs cfg.auto_scale_lr.base_batch_size)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or, given bare, from the '
+        'latest checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs such as '
+        '"train_cfg.max_iters=10"; lists as key="[a,b]" or key=a,b; nested '
+        'lists and tuples as key="[(a,b),(c,d)]", quoted, without spaces')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank, older versions
+    # --local_rank; torchrun exports LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Fold the command line into ``cfg``."""
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir: command line > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper_type == 'AmpOptimWrapper':
+            print_log(
+                'AMP training is already enabled in the config.',
+                logger='current')
+        elif wrapper_type == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        else:
+            raise ValueError('--amp needs optim_wrapper.type OptimWrapper, '
+                             f'got {wrapper_type}')
+
+    if args.auto_scale_lr:
+        scale_cfg = cfg.get('auto_scale_lr', None)
+        if scale_cfg is None or 'base_batch_size' not in scale_cfg:
+            raise RuntimeError('--auto-scale-lr needs "auto_scale_lr" with '
+                               '"base_batch_size" in the config')
+        scale_cfg.enable = True
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = apply_args(Config.fromfile(args.config), args)
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
