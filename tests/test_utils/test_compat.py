@@ -178,13 +178,17 @@ def _save(obj, path: str) -> str:
     return path
 
 
-@pytest.mark.parametrize('payload', [_SystemCall, _Exec, _getattr_gadget])
-def test_malicious_pickles_refused(payload, tmp_path):
+@pytest.mark.parametrize('payload, reason', [
+    (_SystemCall, 'system whose module (posix|nt) is blocked'),
+    (_Exec, 'GLOBAL exec was not an allowed global'),
+    (_getattr_gadget, "getattr\\(<function _get_layout"),
+])
+def test_malicious_pickles_refused(payload, reason, tmp_path):
     marker = str(tmp_path / 'pwned')
     path = _save(payload(marker), str(tmp_path / 'evil.pth'))
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(pickle.UnpicklingError, match=reason):
         torch.load(path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(pickle.UnpicklingError, match=reason):
         load_checkpoint(ToyModel(), path, map_location='cpu')
     assert not osp.exists(marker)
 
@@ -216,7 +220,13 @@ def test_getattr_gadget_is_live(tmp_path):
         k: v
         for k, v in os.environ.items() if not k.startswith('TORCH_FORCE_')
     }
-    subprocess.run([sys.executable, '-c', code], env=env, check=True)
+    proc = subprocess.run([sys.executable, '-c', code],
+                          env=env,
+                          capture_output=True,
+                          text=True)
+    if proc.returncode != 0 and 'UnpicklingError' in proc.stderr:
+        pytest.skip('this torch refuses the gadget even with getattr')
+    assert proc.returncode == 0, proc.stderr
     assert osp.exists(marker)
 
 
