@@ -21,7 +21,14 @@ stack, so a crafted file can walk from an allowed function to its
 first argument). ``tests/test_utils/test_compat.py`` keeps such a file as a
 regression test. What is registered under the name ``builtins.getattr`` is
 therefore :func:`_checkpoint_getattr`, which resolves only the listed
-attributes of the listed classes and refuses everything else.
+attributes of the listed classes and refuses everything else. (torch looks
+allowed globals up by name: code that also allow-lists the real ``getattr``
+makes the choice between the two arbitrary. Don't.)
+
+What stays open by mmengine's design: ``HistoryBuffer.__setstate__`` merges
+the checkpoint's ``statistics_methods`` into a class-level registry, so a
+crafted file can put other allow-listed callables there; called later as
+statistics they can only fail, not run code of the file's choosing.
 """
 import pickle
 from typing import Any, Callable, Dict, FrozenSet, List, Tuple, Union
