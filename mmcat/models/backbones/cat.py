@@ -292,9 +292,10 @@ class CAT(BaseModule):
     def resized_pos_embed(self, hw: Tuple[int, int]) -> torch.Tensor:
         """The position table resized bicubically to ``hw``: (1, h, w, C)."""
         pos = self.absolute_pos_embed
-        if tuple(pos.shape[2:]) != tuple(hw):
-            pos = F.interpolate(pos, size=tuple(hw), mode='bicubic',
-                                align_corners=False)
+        if tuple(pos.shape[2:]) == tuple(hw):
+            return pos.permute(0, 2, 3, 1)
+        pos = F.interpolate(pos, size=tuple(hw), mode='bicubic',
+                            align_corners=False)
         return pos.permute(0, 2, 3, 1)
 
     # -------------------------------------------------------------- freezing

@@ -38,7 +38,8 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
 
     Args:
         tokens: (S, L, D): S independent sequences of L tokens.
-        bias: (num_heads, L, L) additive attention bias, or None.
+        bias: (1, num_heads, L, L) additive attention bias, or None (4-D:
+            a 3-D mask sends CPU SDPA to its slow math path).
 
     Returns:
         (S, L, D).
@@ -115,7 +116,7 @@ class InnerPatchAttention(BaseModule):
         out = _multi_head_attention(
             self.qkv, self.proj, tokens, self.num_heads, self.scale,
             self.attn_drop_rate if self.training else 0.,
-            self.relative_position_bias())
+            self.relative_position_bias().unsqueeze(0))
         x = patch_reverse(self.proj_drop(out), self.patch_size, hw)
         return x[:, :h, :w]
 
