@@ -8,5 +8,8 @@ with ``custom_imports = dict(imports=['mmcat'], allow_failed_imports=False)``.
 from .version import __version__
 from . import utils  # noqa: F401  (torch>=2.6 checkpoint compatibility)
 from . import models  # noqa: F401  (registers CAT and the convolution primitives)
+from .engine import enable_atomic_local_writes
+
+enable_atomic_local_writes()  # a killed run never leaves a partial checkpoint
 
 __all__ = ['__version__']

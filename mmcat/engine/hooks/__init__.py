@@ -1,0 +1,3 @@
+from .invalid_loss import InvalidLossHook
+
+__all__ = ['InvalidLossHook']
