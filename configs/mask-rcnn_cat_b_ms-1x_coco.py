@@ -1,0 +1,12 @@
+# Mask R-CNN with a CAT-B backbone, COCO 2017, multi-scale 1x (paper: 41.8 box
+# / 38.7 mask mAP, 71M parameters). Everything but the backbone size is
+# mask-rcnn_cat_s_ms-1x_coco.py.
+_base_ = './mask-rcnn_cat_s_ms-1x_coco.py'
+
+pretrained = 'checkpoints/cat_base_in1k.pth'
+
+model = dict(
+    backbone=dict(
+        arch='base',
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained)
+        if pretrained else None))

@@ -1,0 +1,11 @@
+# RetinaNet with a CAT-B backbone, COCO 2017, 1x (paper: 41.4 box mAP, 62M
+# parameters). Everything but the backbone size is retinanet_cat_s_1x_coco.py.
+_base_ = './retinanet_cat_s_1x_coco.py'
+
+pretrained = 'checkpoints/cat_base_in1k.pth'
+
+model = dict(
+    backbone=dict(
+        arch='base',
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained)
+        if pretrained else None))
