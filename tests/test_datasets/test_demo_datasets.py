@@ -114,3 +114,33 @@ def test_missing_data_says_how_to_make_it(tmp_path) -> None:
     assert osp.join(missing, 'ade_demo', 'images',
                     'validation') in str(err.value)
     assert COMMAND in str(err.value)
+
+
+def test_coco_metric_scores_ground_truth_as_perfect(demo) -> None:
+    """mmdet's CocoMetric reads the val json: the truth scores mAP 1."""
+    import torch
+    from mmdet.evaluation import CocoMetric
+    demo_root, seed, cfg = demo
+    ann_file = osp.join(demo_root, 'coco_demo', 'annotations',
+                        'instances_val2017.json')
+    coco = COCO(ann_file)
+    metric = CocoMetric(ann_file=ann_file, metric=['bbox', 'segm'])
+    metric.dataset_meta = dict(classes=shape_classes())
+    samples = []
+    for img_id in coco.getImgIds():
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=img_id))
+        boxes = [[x, y, x + w, y + h] for x, y, w, h in
+                 (a['bbox'] for a in anns)]
+        samples.append(dict(
+            img_id=img_id, ori_shape=(cfg.height, cfg.width),
+            pred_instances=dict(
+                bboxes=torch.tensor(boxes),
+                scores=torch.ones(len(anns)),
+                labels=torch.tensor([a['category_id'] - 1 for a in anns]),
+                masks=torch.from_numpy(
+                    np.stack([coco.annToMask(a) for a in anns]).astype(
+                        bool)))))
+    metric.process({}, samples)
+    result = metric.evaluate(len(samples))
+    assert result['coco/bbox_mAP'] == pytest.approx(1.0)
+    assert result['coco/segm_mAP'] == pytest.approx(1.0)
