@@ -167,8 +167,10 @@ def parse_run(path: str, name: Optional[str] = None) -> RunSummary:
     for kind, file in logs:
         run.files.append(file)
         if kind == 'test':
-            run.evaluations.append(dict(source='test', iter=last_iter,
-                                        metrics=_read_test_json(file)))
+            metrics = _read_test_json(file)
+            if metrics:
+                run.evaluations.append(dict(source='test', iter=last_iter,
+                                            metrics=metrics))
             continue
         for entry in read_scalars(file):
             if _is_train_entry(entry):

@@ -225,22 +225,34 @@ def analyze_flops(model: nn.Module, inputs: Inputs,
     def recorder(name: str):
 
         def hook(module: nn.Module, args: Tuple[Any, ...]) -> None:
-            seen.setdefault(name, tuple(int(s) for s in args[0].shape))
+            # read the shape outside the trace: no size ops in the graph
+            state = torch._C._get_tracing_state()
+            torch._C._set_tracing_state(None)
+            try:
+                seen.setdefault(name, tuple(int(s) for s in args[0].shape))
+            finally:
+                torch._C._set_tracing_state(state)
 
         return hook
 
     for name, mod in attn_modules.items():
         hooks.append(mod.register_forward_pre_hook(recorder(name)))
+    # No autograd graph, but not through torch.no_grad(): tracing under
+    # no_grad trips an internal assert of the tracer now and then.
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
     try:
         analyzer = build_flop_analyzer(model, inputs, with_attention)
-        with torch.no_grad():
-            total = analyzer.total()
+        total = analyzer.total()
         by_module = dict(analyzer.by_module())
         by_operator = dict(analyzer.by_operator())
         unsupported = dict(analyzer.unsupported_ops())
     finally:
         for handle in hooks:
             handle.remove()
+        for p in trainable:
+            p.requires_grad_(True)
 
     attention = []
     for name, mod in attn_modules.items():

@@ -1,0 +1,133 @@
+"""Count the multiply-adds and parameters of a detector or segmentor built
+from a config, with a per-attention-layer table of its CAT backbone set
+next to the paper's cost formulas (Eq. 1-3).
+
+    python tools/analysis_tools/get_flops.py configs/fcos_cat_s_1x_coco.py \
+        --shape 800 1280
+    python tools/analysis_tools/get_flops.py configs/fcos_cat_s_1x_coco.py \
+        --shape 224 224 --backbone-only --cfg-options model.backbone.arch=base
+
+Counts are multiply-adds (one fused multiply-add = 1), the convention of the
+CAT paper's "FLOPs" and of mmengine's FlopAnalyzer; the attention products
+(``scaled_dot_product_attention``) are counted, element-wise ops are not.
+"""
+import argparse
+import json
+import sys
+from typing import Dict, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import MODELS, init_default_scope
+
+import mmcat  # noqa: F401  (registers CAT)
+from mmcat.utils.flops import (analyze_flops, count_parameters,
+                               format_attention_table, stage_map_size)
+
+PARTS = ('backbone', 'neck', 'bbox_head', 'rpn_head', 'roi_head',
+         'decode_head', 'auxiliary_head')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('--shape', type=int, nargs=2, default=None,
+                        metavar=('H', 'W'),
+                        help='input size (default: 800 1280 for detection, '
+                        'the size of the paper\'s FLOPs; 512 512 for '
+                        'segmentation)')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='count the backbone alone')
+    parser.add_argument('--out-json', default=None,
+                        help='also write the numbers to this JSON file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    return parser.parse_args()
+
+
+def _fmt(macs: int, params: Optional[int] = None) -> str:
+    text = f'{macs / 1e9:9.3f} GMACs'
+    if params is not None:
+        text += f'  {params / 1e6:8.3f} M params'
+    return text
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    scope = cfg.get('default_scope', 'mmdet')
+    init_default_scope(scope)
+    model = MODELS.build(cfg.model).eval()
+    h, w = args.shape or ((512, 512) if scope == 'mmseg' else (800, 1280))
+    backbone = getattr(model, 'backbone', model)
+    target = backbone if args.backbone_only else model
+    prefix = '' if args.backbone_only or target is backbone else 'backbone'
+    x = torch.randn(1, 3, h, w)
+
+    report = analyze_flops(target, (x, ))
+    params = count_parameters(target)
+
+    print(f'config: {args.config} ({scope}); model {type(model).__name__}, '
+          f'backbone {type(backbone).__name__}; input 1x3x{h}x{w}')
+    print('convention: multiply-adds (1 fused multiply-add = 1 "FLOP", as '
+          'the CAT paper\'s FLOPs); attention products counted through '
+          'aten::scaled_dot_product_attention; element-wise ops not counted')
+    name = 'backbone' if args.backbone_only else 'whole model'
+    print(f'{name:<14s}{_fmt(report.total, params)}')
+    parts: Dict[str, Dict[str, float]] = {}
+    if not args.backbone_only:
+        for part in PARTS:
+            mod = getattr(model, part, None)
+            if isinstance(mod, torch.nn.Module):
+                macs = report.by_module.get(part, 0)
+                parts[part] = dict(macs=macs, params=count_parameters(mod))
+                print(f'  {part:<12s}{_fmt(macs, parts[part]["params"])}')
+    sdpa = report.by_operator.get('scaled_dot_product_attention', 0)
+    print(f'of which attention products (q k^T, attn v): {sdpa / 1e9:.3f} '
+          f'GMACs ({100 * sdpa / max(report.total, 1):.1f}%); without '
+          f'them (as counters that skip matrix products report): '
+          f'{(report.total - sdpa) / 1e9:.3f} GMACs')
+    if report.unsupported:
+        ops = ', '.join(f'{k.replace("aten::", "")} x{v}'
+                        for k, v in sorted(report.unsupported.items()))
+        print(f'uncounted (element-wise) ops: {ops}')
+
+    stats = report.attention
+    if stats:
+        print()
+        print('attention layers of the backbone, multiply-adds per image. '
+              'Eq. 2 IPSA = 4HWC^2 + 2N^2HWC, Eq. 3 CPSA = 4N^2HWC + '
+              '2(HW/N)^2C with H, W padded to a multiple of N; Eq. 1 '
+              '(global MSA, for comparison) = 4HWC^2 + 2(HW)^2C on the map '
+              'as is. counted = qkv + attention products + proj.')
+        for s in stats:
+            if prefix and s.name.startswith(prefix + '.'):
+                s.name = s.name[len(prefix) + 1:]
+        print(format_attention_table(stats))
+        stride = getattr(getattr(backbone, 'patch_embed', None), 'stride',
+                         4)
+        stride = stride[0] if isinstance(stride, (tuple, list)) else stride
+        odd = [s.name for s in stats if s.stage is not None and
+               (s.h, s.w) != stage_map_size(h, w, s.stage, int(stride))]
+        if odd:
+            print(f'note: these layers see a map other than ceil(H/4/2^i) x '
+                  f'ceil(W/4/2^i): {odd}')
+
+    if args.out_json:
+        with open(args.out_json, 'w') as f:
+            json.dump(dict(
+                config=args.config, shape=[h, w],
+                backbone_only=args.backbone_only, macs=report.total,
+                params=params, parts=parts, attention_products=sdpa,
+                unsupported_ops=report.unsupported,
+                attention_layers=[dict(
+                    name=s.name, type=s.kind, h=s.h, w=s.w, c=s.c,
+                    padded=[s.hp, s.wp], counted=s.counted, paper=s.paper,
+                    ratio=s.ratio, msa=s.msa) for s in stats]), f, indent=2)
+        print(f'written: {args.out_json}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
