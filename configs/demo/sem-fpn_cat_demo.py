@@ -1,0 +1,63 @@
+# Demo: Semantic FPN with a small CAT on the generated ADE20K-format scenes,
+# CPU-sized. Reuses the real Semantic FPN CAT config; only data, widths and
+# schedule differ.
+_base_ = '../sem-fpn_cat_s_80k_ade20k-512x512.py'
+custom_imports = dict(imports=['mmcat', 'mmcat.datasets'],
+                      allow_failed_imports=False)
+
+# ADE20KDemoDataset: MMSegmentation's ADE20KDataset with the generated classes
+# (wall, floor and six shapes; label 0 "other" is ignored as in ADE20K).
+dataset_type = 'ADE20KDemoDataset'
+data_root = 'data/ade_demo/ADEChallengeData2016'
+num_classes = 8
+crop_size = (128, 128)
+norm_cfg = dict(type='BN', requires_grad=True)
+
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=32, depths=(1, 1, 1, 1),
+                  num_heads=(1, 2, 4, 8)),
+        drop_path_rate=0.,
+        init_cfg=None),
+    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
+    decode_head=dict(in_channels=[64, 64, 64, 64], channels=64,
+                     num_classes=num_classes, norm_cfg=norm_cfg))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(
+    batch_size=8, num_workers=2, persistent_workers=True,
+    dataset=dict(
+        type=dataset_type, data_root=data_root,
+        data_prefix=dict(img_path='images/training',
+                         seg_map_path='annotations/training'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8, num_workers=2, persistent_workers=True,
+    dataset=dict(
+        type=dataset_type, data_root=data_root,
+        data_prefix=dict(img_path='images/validation',
+                         seg_map_path='annotations/validation'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+max_iters = 600
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type='PolyLR', eta_min=0., power=1.0, begin=50, end=max_iters,
+         by_epoch=False)
+]
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=max_iters))
