@@ -12,7 +12,8 @@ import statistics
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import (Any, Callable, ContextManager, Dict, List, Optional,
+                    Sequence)
 
 import torch
 
@@ -74,7 +75,7 @@ class Timing:
     def format(self) -> str:
         """One line: FPS, median latency and spread."""
         s = self.summary()
-        return (f'{s["fps"]:.2f} img/s (batch {self.batch}); latency per '
+        return (f'{s["fps"]:.3g} img/s (batch {self.batch}); latency per '
                 f'call: median {s["median_ms"]:.1f} ms, mean '
                 f'{s["mean_ms"]:.1f} ms, p90 {s["p90_ms"]:.1f} ms, p99 '
                 f'{s["p99_ms"]:.1f} ms, min {s["min_ms"]:.1f} ms over '
@@ -160,3 +161,26 @@ def device_summary(device: Optional[torch.device] = None) -> str:
         return f'GPU {name} (CUDA {torch.version.cuda}), torch ' \
                f'{torch.__version__}; {threads}'
     return f'CPU {cpu_name()}, torch {torch.__version__}; {threads}'
+
+
+def synthetic_data_samples(scope: str, batch: int, h: int,
+                           w: int) -> List[Any]:
+    """Data samples of unscaled, unpadded H x W images, with the meta
+    information mmdet's and mmseg's test steps and two-stage heads read.
+
+    Args:
+        scope: 'mmseg' for ``SegDataSample``, otherwise ``DetDataSample``.
+    """
+    if scope == 'mmseg':
+        from mmseg.structures import SegDataSample as Sample
+    else:
+        from mmdet.structures import DetDataSample as Sample
+    samples = []
+    for i in range(batch):
+        sample = Sample()
+        sample.set_metainfo(dict(
+            img_id=i, img_path=f'random_{i}.jpg', ori_shape=(h, w),
+            img_shape=(h, w), pad_shape=(h, w), batch_input_shape=(h, w),
+            scale_factor=(1., 1.), flip=False, flip_direction=None))
+        samples.append(sample)
+    return samples

@@ -12,9 +12,10 @@ Element-wise ops (add, mul, GELU, softmax, exp, ...) stay uncounted, as in
 fvcore and in the paper's convention.
 """
 import math
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import (Any, Counter, Dict, List, Optional, Sequence, Tuple,
-                    Union)
+from functools import partial
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -209,12 +210,20 @@ class FlopReport:
 
 
 def analyze_flops(model: nn.Module, inputs: Inputs,
-                  with_attention: bool = True) -> FlopReport:
-    """Trace ``model(*inputs)`` once and count its multiply-adds.
+                  with_attention: bool = True,
+                  forward_kwargs: Optional[Dict[str, Any]] = None
+                  ) -> FlopReport:
+    """Trace ``model(*inputs, **forward_kwargs)`` once and count its
+    multiply-adds.
 
     The map every :class:`InnerPatchAttention` / :class:`CrossPatchAttention`
     receives is recorded on the way (forward pre-hooks), so the report holds
     the per-attention-layer costs as well.
+
+    Args:
+        forward_kwargs: non-tensor arguments of ``model.forward`` (e.g. an
+            mmdet detector's ``data_samples`` and ``mode='tensor'``), bound
+            for the trace only.
     """
     seen: Dict[str, Tuple[int, ...]] = {}
     hooks = []
@@ -242,6 +251,8 @@ def analyze_flops(model: nn.Module, inputs: Inputs,
     trainable = [p for p in model.parameters() if p.requires_grad]
     for p in trainable:
         p.requires_grad_(False)
+    if forward_kwargs:
+        model.forward = partial(model.forward, **forward_kwargs)
     try:
         analyzer = build_flop_analyzer(model, inputs, with_attention)
         total = analyzer.total()
@@ -253,6 +264,8 @@ def analyze_flops(model: nn.Module, inputs: Inputs,
             handle.remove()
         for p in trainable:
             p.requires_grad_(True)
+        if forward_kwargs:
+            del model.forward
 
     attention = []
     for name, mod in attn_modules.items():

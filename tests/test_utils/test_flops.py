@@ -98,6 +98,26 @@ def test_sdpa_handle_is_used():
         attn, x, with_attention=False).total
 
 
+class _Scaled(nn.Module):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x, extra=None, mode='loss'):
+        assert mode == 'tensor' and extra == 'meta'
+        return self.fc(x)
+
+
+def test_forward_kwargs_are_bound_for_the_trace_only():
+    model = _Scaled()
+    report = analyze_flops(model, (torch.randn(3, 8), ),
+                           forward_kwargs=dict(extra='meta', mode='tensor'))
+    assert report.total == 3 * 8 * 4
+    assert 'forward' not in vars(model)
+    assert all(p.requires_grad for p in model.parameters())
+
+
 def test_backbone_attention_report():
     """Every IPSA/CPSA layer of a small CAT at an awkward size: the map it
     sees is ceil(H/4/2^i) x ceil(W/4/2^i) and its count is the equation."""

@@ -1,7 +1,7 @@
 """Inference speed (FPS, latency) of a detector or segmentor from a config.
 
-    python tools/analysis_tools/benchmark_fps.py configs/fcos_cat_s_1x_coco.py \
-        --shape 800 1280 --num-iters 20 --warmup 3
+    python tools/analysis_tools/benchmark_fps.py \
+        configs/fcos_cat_s_1x_coco.py --shape 800 1280 --num-iters 20
 
 Two modes:
 
@@ -28,7 +28,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
 import mmcat  # noqa: F401  (registers CAT)
-from mmcat.utils.benchmark import autocast_context, device_summary, time_fn
+from mmcat.utils.benchmark import (autocast_context, device_summary,
+                                   synthetic_data_samples, time_fn)
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,23 +62,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _data_samples(scope: str, batch: int, h: int, w: int) -> list:
-    """Data samples with the meta information a test step reads."""
-    if scope == 'mmseg':
-        from mmseg.structures import SegDataSample as Sample
-    else:
-        from mmdet.structures import DetDataSample as Sample
-    samples = []
-    for i in range(batch):
-        sample = Sample()
-        sample.set_metainfo(dict(img_id=i, img_path=f'random_{i}.jpg',
-                                 ori_shape=(h, w), img_shape=(h, w),
-                                 pad_shape=(h, w), scale_factor=(1., 1.),
-                                 flip=False, flip_direction=None))
-        samples.append(sample)
-    return samples
-
-
 def build_call(model: torch.nn.Module, mode: str, scope: str,
                shape: Tuple[int, int], batch: int,
                device: torch.device) -> Callable[[], object]:
@@ -88,7 +72,7 @@ def build_call(model: torch.nn.Module, mode: str, scope: str,
         return lambda: model(x, mode='tensor')
     images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
               for _ in range(batch)]
-    samples = _data_samples(scope, batch, h, w)
+    samples = synthetic_data_samples(scope, batch, h, w)
 
     def call():
         data = dict(inputs=list(images),
@@ -130,7 +114,7 @@ def main() -> None:
           f'{"AMP" if args.amp else "float32"}, random weights')
     print(f'device: {device_summary(device)}')
     print(f'warm-up {args.warmup} calls, timed {len(timing.times)} calls')
-    print(f'FPS: {timing.fps:.2f}')
+    print(f'FPS: {timing.fps:.3g}')
     print(timing.format())
     if args.out_json:
         with open(args.out_json, 'w') as f:

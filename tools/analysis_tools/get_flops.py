@@ -21,6 +21,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
 import mmcat  # noqa: F401  (registers CAT)
+from mmcat.utils.benchmark import synthetic_data_samples
 from mmcat.utils.flops import (analyze_flops, count_parameters,
                                format_attention_table, stage_map_size)
 
@@ -66,7 +67,12 @@ def main() -> None:
     prefix = '' if args.backbone_only or target is backbone else 'backbone'
     x = torch.randn(1, 3, h, w)
 
-    report = analyze_flops(target, (x, ))
+    kwargs = None
+    if target is model and hasattr(model, 'data_preprocessor'):
+        # two-stage detectors read image metas even in 'tensor' mode
+        kwargs = dict(data_samples=synthetic_data_samples(scope, 1, h, w),
+                      mode='tensor')
+    report = analyze_flops(target, (x, ), forward_kwargs=kwargs)
     params = count_parameters(target)
 
     print(f'config: {args.config} ({scope}); model {type(model).__name__}, '
@@ -92,7 +98,12 @@ def main() -> None:
     if report.unsupported:
         ops = ', '.join(f'{k.replace("aten::", "")} x{v}'
                         for k, v in sorted(report.unsupported.items()))
-        print(f'uncounted (element-wise) ops: {ops}')
+        print(f'uncounted ops (element-wise, or with no handle): {ops}')
+    rpn_cfg = (cfg.model.get('test_cfg') or {}).get('rpn') or {}
+    if not args.backbone_only and 'roi_head' in parts and rpn_cfg:
+        print(f'note: roi_head counted on the RPN\'s proposals of a random '
+              f'model (at most {rpn_cfg.get("max_per_img", "?")} per image, '
+              f'test_cfg.rpn.max_per_img)')
 
     stats = report.attention
     if stats:
@@ -106,11 +117,10 @@ def main() -> None:
             if prefix and s.name.startswith(prefix + '.'):
                 s.name = s.name[len(prefix) + 1:]
         print(format_attention_table(stats))
-        stride = getattr(getattr(backbone, 'patch_embed', None), 'stride',
-                         4)
-        stride = stride[0] if isinstance(stride, (tuple, list)) else stride
+        stride = getattr(getattr(backbone, 'patch_embed', None),
+                         'patch_size', 4)
         odd = [s.name for s in stats if s.stage is not None and
-               (s.h, s.w) != stage_map_size(h, w, s.stage, int(stride))]
+               (s.h, s.w) != stage_map_size(h, w, s.stage, stride)]
         if odd:
             print(f'note: these layers see a map other than ceil(H/4/2^i) x '
                   f'ceil(W/4/2^i): {odd}')
