@@ -199,7 +199,7 @@ class FlopReport:
             traced model, ``''`` being the model itself).
         by_operator: op name -> multiply-adds over the whole model.
         unsupported: op -> occurrences of ops with no handle (element-wise
-            ops, uncounted by convention).
+            ops, uncounted by convention, and e.g. mmcv's RoIAlign / NMS).
         attention: one :class:`AttentionLayerStat` per IPSA / CPSA layer.
     """
     total: int
@@ -251,6 +251,7 @@ def analyze_flops(model: nn.Module, inputs: Inputs,
     trainable = [p for p in model.parameters() if p.requires_grad]
     for p in trainable:
         p.requires_grad_(False)
+    own_forward = vars(model).get('forward')
     if forward_kwargs:
         model.forward = partial(model.forward, **forward_kwargs)
     try:
@@ -266,6 +267,8 @@ def analyze_flops(model: nn.Module, inputs: Inputs,
             p.requires_grad_(True)
         if forward_kwargs:
             del model.forward
+            if own_forward is not None:
+                model.forward = own_forward
 
     attention = []
     for name, mod in attn_modules.items():
