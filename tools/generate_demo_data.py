@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--max-distractors', type=int,
                         default=defaults.max_distractors,
                         help='unlabelled blobs per image, at most')
+    parser.add_argument('--noise', type=float, nargs=2,
+                        default=list(defaults.noise), metavar=('LO', 'HI'),
+                        help='range of the Gaussian noise sigma (0..255)')
+    parser.add_argument('--max-blur', type=float, default=defaults.max_blur,
+                        help='largest Gaussian blur radius in pixels')
     parser.add_argument('--mask-format', choices=('mixed', 'rle'),
                         default='mixed',
                         help='COCO masks: polygons where exact, else RLE '
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         height=h, width=w, num_classes=args.num_classes,
         min_objects=args.min_objects, max_objects=args.max_objects,
         min_scale=args.min_scale, max_scale=args.max_scale,
-        max_distractors=args.max_distractors)
+        max_distractors=args.max_distractors, noise=tuple(args.noise),
+        max_blur=args.max_blur)
     if args.task in ('coco', 'all'):
         start = time.perf_counter()
         summary = synthetic.write_coco(args.out, args.seed, args.num_train,

@@ -168,7 +168,8 @@ def test_cli(tmp_path, capsys) -> None:
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     tool.main(['--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
-               '--image-size', '48', '64', '--num-classes', '4'])
+               '--image-size', '48', '64', '--num-classes', '4',
+               '--noise', '0', '1', '--max-blur', '0'])
     out = capsys.readouterr().out
     assert 'COCO' in out and 'ADE20K' in out
     coco = COCO(str(tmp_path / 'coco_demo' / 'annotations' /
