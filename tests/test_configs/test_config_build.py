@@ -1,0 +1,248 @@
+"""Every config loads, builds, has the paper's parameter count and recipe,
+and has ResNet baselines that differ from it only in backbone and optimizer.
+"""
+import os.path as osp
+from typing import Dict
+
+import pytest
+from config_testkit import (CONFIG_DIR, NAME_RE, PAPER_PARAMS_M,
+                            baseline_names, config_names, fair_baseline, load,
+                            no_weight_init, parse_name)
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+
+import mmcat  # noqa: F401  (registers CAT)
+
+ALL = config_names()
+CAT = [n for n in ALL if '_cat_' in n]
+RESNET = [n for n in ALL if '_cat_' not in n]
+
+#: The configs issue 4 asks for.
+EXPECTED = {
+    f'{method}_{backbone}_{schedule}_coco.py'
+    for method, schedules, backbones in [
+        ('fcos', ['1x'], ['cat_t', 'cat_s', 'cat_b', 'r50', 'r101']),
+        ('retinanet', ['1x'], ['cat_t', 'cat_s', 'cat_b', 'r50', 'r101']),
+        ('atss', ['1x'], ['cat_s', 'cat_b', 'r50', 'r101']),
+        ('mask-rcnn', ['1x', 'ms-1x'], ['cat_s', 'cat_b', 'r50', 'r101']),
+        ('cascade-rcnn', ['1x', 'ms-1x'], ['cat_s', 'cat_b', 'r50', 'r101']),
+    ] for schedule in schedules for backbone in backbones
+} | {'mask-rcnn_cat_t_1x_coco.py'} | {
+    f'sem-fpn_{backbone}_{schedule}_ade20k-512x512.py'
+    for schedule in ('80k', '160k')
+    for backbone in ('cat_s', 'cat_b', 'r50', 'r101')
+}
+
+_counts: Dict[str, int] = {}
+
+
+def num_params(name: str) -> int:
+    """Parameters of the model ``name`` builds (built once per session)."""
+    if name not in _counts:
+        cfg = load(name)
+        init_default_scope(cfg.default_scope)
+        with no_weight_init():
+            model = MODELS.build(cfg.model)
+        _counts[name] = sum(p.numel() for p in model.parameters())
+    return _counts[name]
+
+
+def test_the_expected_configs_exist_and_nothing_else() -> None:
+    assert set(ALL) == EXPECTED
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_name_follows_the_scheme(name: str) -> None:
+    assert NAME_RE.match(name), name
+    fields = parse_name(name)
+    cfg = load(name)
+    assert cfg.default_scope == ('mmseg' if fields['method'] == 'sem-fpn'
+                                 else 'mmdet')
+
+
+@pytest.mark.parametrize('name', CAT)
+def test_cat_config_has_both_baselines(name: str) -> None:
+    for base in baseline_names(name):
+        assert osp.isfile(osp.join(CONFIG_DIR, base)), base
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_builds_with_the_papers_parameter_count(name: str) -> None:
+    count = num_params(name)
+    fields = parse_name(name)
+    paper = PAPER_PARAMS_M[fields['method']].get(fields['backbone'])
+    if paper is not None:
+        assert abs(count / 1e6 - paper) < 1.0, (name, count, paper)
+    elif fields['backbone'] == 'cat_t':
+        # Not in the paper: smaller than CAT-S with the same detector.
+        assert count < num_params(name.replace('cat_t', 'cat_s'))
+    else:
+        assert count > 20e6
+
+
+# ----------------------------------------------------------- CAT configs
+@pytest.mark.parametrize('name', CAT)
+def test_cat_backbone_and_weights(name: str) -> None:
+    cfg = load(name)
+    size = {'t': 'tiny', 's': 'small', 'b': 'base'}[
+        parse_name(name)['backbone'][-1]]
+    assert cfg.custom_imports == dict(
+        imports=['mmcat'], allow_failed_imports=False)
+    backbone = cfg.model.backbone
+    assert backbone.type == 'CAT' and backbone.arch == size
+    assert backbone.drop_path_rate == 0.2
+    assert tuple(backbone.out_indices) == (0, 1, 2, 3)
+    assert cfg.pretrained == f'checkpoints/cat_{size}_in1k.pth'
+    assert backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=cfg.pretrained)
+    widths = [64 * 2**i for i in range(4)] if size == 'tiny' else \
+        [96 * 2**i for i in range(4)]
+    assert cfg.model.neck.in_channels == widths
+    if cfg.default_scope == 'mmseg':
+        assert cfg.model.get('pretrained') is None
+    # RGB, ImageNet statistics: how CAT was pretrained.
+    pre = cfg.model.data_preprocessor
+    assert pre.bgr_to_rgb is True
+    assert list(pre.mean) == [123.675, 116.28, 103.53]
+    assert list(pre.std) == [58.395, 57.12, 57.375]
+
+
+@pytest.mark.parametrize('name', CAT)
+def test_cat_optimizer_is_the_papers(name: str) -> None:
+    cfg = load(name)
+    seg = cfg.default_scope == 'mmseg'
+    wrapper = cfg.optim_wrapper
+    assert wrapper.type == 'OptimWrapper' and 'clip_grad' not in wrapper
+    assert wrapper.optimizer == dict(
+        type='AdamW', lr=6e-5 if seg else 1e-4, betas=(0.9, 0.999),
+        weight_decay=0.05)
+    assert wrapper.paramwise_cfg == dict(custom_keys={
+        key: dict(decay_mult=0.)
+        for key in ('absolute_pos_embed', 'relative_position_bias_table',
+                    'norm')
+    })
+
+
+def _check_det_schedule(cfg: Config, name: str) -> None:
+    assert cfg.train_cfg.max_epochs == 12
+    steps = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR']
+    assert len(steps) == 1 and steps[0].milestones == [8, 11]
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.auto_scale_lr.base_batch_size == 16
+    resize = cfg.train_dataloader.dataset.pipeline[2]
+    if 'ms-1x' in name:
+        assert resize.type == 'RandomChoiceResize' and resize.keep_ratio
+        assert resize.scales == [(1333, s) for s in range(480, 801, 32)]
+    else:
+        assert resize == dict(type='Resize', scale=(1333, 800),
+                              keep_ratio=True)
+
+
+def _check_seg_schedule(cfg: Config, name: str) -> None:
+    iters = 80000 if '_80k_' in name else 160000
+    assert cfg.train_cfg.max_iters == iters
+    assert cfg.train_cfg.val_interval == iters // 10
+    assert cfg.default_hooks.checkpoint.interval == iters // 10
+    warmup, poly = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and (warmup.begin, warmup.end) == (0,
+                                                                        1500)
+    assert poly.type == 'PolyLR' and (poly.begin, poly.end) == (1500, iters)
+    assert poly.eta_min == 0.0
+    assert cfg.train_dataloader.batch_size == 4  # x 4 GPUs = 16
+    assert cfg.auto_scale_lr.base_batch_size == 16
+    assert cfg.crop_size == (512, 512)
+    assert cfg.model.decode_head.num_classes == 150
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_schedule_and_data(name: str) -> None:
+    cfg = load(name)
+    if cfg.default_scope == 'mmseg':
+        _check_seg_schedule(cfg, name)
+        assert cfg.train_dataloader.dataset.data_root == \
+            'data/ade/ADEChallengeData2016'
+    else:
+        _check_det_schedule(cfg, name)
+        assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
+
+
+@pytest.mark.parametrize('name', [n for n in CAT if '_cat_b_' in n])
+def test_cat_b_is_cat_s_with_another_arch(name: str) -> None:
+    big, small = load(name), load(name.replace('_cat_b_', '_cat_s_'))
+    assert big.model.backbone.pop('arch') == 'base'
+    assert small.model.backbone.pop('arch') == 'small'
+    assert big.model.backbone.pop('init_cfg').checkpoint == \
+        'checkpoints/cat_base_in1k.pth'
+    small.model.backbone.pop('init_cfg')
+    big.pop('pretrained'), small.pop('pretrained')
+    assert big.to_dict() == small.to_dict()
+
+
+# ------------------------------------------------------- ResNet baselines
+@pytest.mark.parametrize('name', RESNET)
+def test_resnet_baseline_keeps_its_model_zoo_optimizer(name: str) -> None:
+    """The rule of every ResNet baseline: the optimizer of its MMDetection /
+    MMSegmentation model-zoo config (SGD), not CAT's AdamW."""
+    cfg = load(name)
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'
+    assert 'custom_imports' not in cfg
+    depth = 101 if '_r101_' in name else 50
+    assert cfg.model.backbone.depth == depth
+    assert cfg.model.backbone.type in ('ResNet', 'ResNetV1c')
+
+
+def _heads(cfg: Config) -> dict:
+    model = cfg.model
+    return {
+        key: model[key]
+        for key in ('bbox_head', 'rpn_head', 'roi_head', 'decode_head',
+                    'auxiliary_head', 'train_cfg', 'test_cfg', 'type')
+        if key in model
+    }
+
+
+def _neck(cfg: Config) -> dict:
+    neck = cfg.model.neck.to_dict()
+    neck.pop('in_channels')
+    return neck
+
+
+def _pipelines(cfg: Config) -> dict:
+    return {
+        loader: cfg[loader].dataset.pipeline
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    }
+
+
+@pytest.mark.parametrize('name', CAT)
+def test_baselines_share_everything_but_backbone_and_optimizer(
+        name: str) -> None:
+    cat = load(name)
+    for base_name in baseline_names(name):
+        base = load(base_name)
+        assert _pipelines(base) == _pipelines(cat), base_name
+        assert base.train_cfg == cat.train_cfg, base_name
+        assert base.val_cfg == cat.val_cfg and base.test_cfg == cat.test_cfg
+        assert base.param_scheduler == cat.param_scheduler, base_name
+        assert base.train_dataloader.batch_size == \
+            cat.train_dataloader.batch_size
+        assert base.train_dataloader.sampler == cat.train_dataloader.sampler
+        assert base.auto_scale_lr == cat.auto_scale_lr
+        assert _neck(base) == _neck(cat), base_name
+        assert _heads(base) == _heads(cat), base_name
+        assert base.test_evaluator == cat.test_evaluator
+
+
+def test_fair_baseline_is_of_similar_size() -> None:
+    assert fair_baseline('fcos_cat_b_1x_coco.py') == 'fcos_r101_1x_coco.py'
+    assert fair_baseline('sem-fpn_cat_s_80k_ade20k-512x512.py') == \
+        'sem-fpn_r50_80k_ade20k-512x512.py'
+
+
+# ------------------------------------------------------------------ README
+def test_readme_table_lists_every_config() -> None:
+    with open(osp.join(CONFIG_DIR, 'README.md'), encoding='utf-8') as f:
+        text = f.read()
+    for name in ALL:
+        assert name in text, name
