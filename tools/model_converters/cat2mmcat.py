@@ -9,9 +9,21 @@
 
 (``init_cfg`` also converts the authors' files on the fly; converting once
 avoids doing it at every start and lets you inspect the result.)
+
+Files are read with ``torch.load(weights_only=True)``. A file that holds
+pickled code or objects beyond tensors is refused; if you trust its source,
+``--unsafe-trust-source`` reads it with ``weights_only=False`` (which runs
+whatever it holds) and saves its tensors only, so that the result loads
+safely from then on::
+
+    python tools/model_converters/cat2mmcat.py --unsafe-trust-source \
+        trusted.pth clean.pth
 """
 import argparse
+import pickle
+import sys
 from collections import OrderedDict
+from typing import Mapping
 
 import torch
 
@@ -19,15 +31,70 @@ from mmcat.models.utils import cat_converter, is_authors_layout
 from mmcat.models.utils.ckpt_convert import unwrap_state_dict
 
 
-def convert_file(src: str, dst: str) -> OrderedDict:
-    """Convert ``src`` and save it to ``dst``; returns the saved state dict."""
-    ckpt = torch.load(src, map_location='cpu', weights_only=True)
+def tensors_only(ckpt: Mapping) -> 'OrderedDict[str, torch.Tensor]':
+    """The state dict inside ``ckpt`` (``state_dict``/``model`` wrapped or
+    bare) as plain tensors, everything else dropped."""
+    state = ckpt
+    for key in ('state_dict', 'model'):
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping):
+        raise SystemExit(f'the checkpoint holds no state dict (got '
+                         f'{type(state).__name__})')
+    return OrderedDict(
+        (str(k), v.detach().as_subclass(torch.Tensor).clone())
+        for k, v in state.items() if isinstance(v, torch.Tensor))
+
+
+def _reason(error: Exception) -> str:
+    """The line of torch's weights-only error that names the refused
+    global (without its advice to allow-list it)."""
+    for line in str(error).splitlines():
+        if 'WeightsUnpickler error' in line:
+            return line.strip().split(' Please use')[0]
+    return str(error)
+
+
+def load_source(src: str, trust_source: bool = False) -> dict:
+    """``torch.load`` weights-only; with ``trust_source``, a full unpickle
+    (after a warning) reduced to the state dict's tensors."""
+    if not trust_source:
+        try:
+            return torch.load(src, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise SystemExit(
+                f'{src} holds code or objects besides tensors and was not '
+                f'loaded: unpickling it could run that code. If you trust '
+                f'its source, run again with --unsafe-trust-source.\n'
+                f'{_reason(e)}') from e
+    print(f'WARNING: --unsafe-trust-source: loading {src} with '
+          f'weights_only=False runs any code the file holds. Do this only '
+          f'for a file from a source you trust; only its tensors are '
+          f'saved.', file=sys.stderr)
+    ckpt = torch.load(src, map_location='cpu', weights_only=False)
+    return {'state_dict': tensors_only(ckpt)}
+
+
+def convert_file(src: str, dst: str,
+                 trust_source: bool = False) -> OrderedDict:
+    """Convert ``src`` and save it to ``dst``; returns the saved state dict.
+
+    With ``trust_source`` the file is fully unpickled (see
+    :func:`load_source`) and a file already in mmcat's layout
+    is saved with its tensors only instead of being refused.
+    """
+    ckpt = load_source(src, trust_source)
     raw = ckpt
     for key in ('state_dict', 'model'):
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
             raw = raw[key]
     backbone = unwrap_state_dict(ckpt)
     if not is_authors_layout(backbone):
+        if trust_source:
+            out = ckpt['state_dict']
+            torch.save({'state_dict': out, 'meta': {'cleaned_from': src}},
+                       dst)
+            return out
         raise SystemExit(
             f'{src} is not in the CAT authors\' layout (no "ape" nor '
             f'"layers.*.pre_ipsa_blocks.*" keys); nothing to convert')
@@ -52,8 +119,14 @@ def main() -> None:
         description='Convert a CAT authors\' checkpoint to mmcat keys')
     parser.add_argument('src', help='the authors\' checkpoint')
     parser.add_argument('dst', help='where to save the converted file')
+    parser.add_argument(
+        '--unsafe-trust-source',
+        action='store_true',
+        help='read SRC with weights_only=False, which runs any code it '
+        'holds (only for a file from a source you trust), and save its '
+        'tensors only')
     args = parser.parse_args()
-    out = convert_file(args.src, args.dst)
+    out = convert_file(args.src, args.dst, args.unsafe_trust_source)
     print(f'saved {len(out)} tensors to {args.dst}')
 
 

@@ -7,6 +7,7 @@ Blocks work on channels-last maps and read H, W from the tensor: nothing
 spatial is stored on modules, so any input size works.
 """
 import os.path as osp
+import pickle
 from collections import OrderedDict
 from copy import deepcopy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -341,8 +342,26 @@ class CAT(BaseModule):
                 f'tools/model_converters/cat2mmcat.py), point '
                 f'model.backbone.init_cfg.checkpoint at them, or train from '
                 f'scratch with model.backbone.init_cfg=None')
-        ckpt = CheckpointLoader.load_checkpoint(path, logger='current',
-                                                map_location='cpu')
+        try:
+            ckpt = CheckpointLoader.load_checkpoint(path, logger='current',
+                                                    map_location='cpu')
+        except pickle.UnpicklingError as e:
+            # torch's own advice (allow-list the global it names, or turn
+            # weights_only off) is how arbitrary code gets run: say instead
+            # what the file is and how to take the weights out of it once.
+            detail = [line.strip().split(' Please use')[0]
+                      for line in str(e).splitlines()
+                      if 'WeightsUnpickler error' in line]
+            raise pickle.UnpicklingError(
+                f'CAT: refused to load the pretrained checkpoint {path!r}: '
+                f'it holds code or objects outside the weights-only '
+                f'allow-list, and unpickling it could run that code. If you '
+                f'trust its source, keep its tensors once with\n'
+                f'    python tools/model_converters/cat2mmcat.py '
+                f'--unsafe-trust-source {path} CLEAN.pth\n'
+                f'and point init_cfg.checkpoint at CLEAN.pth (or load it '
+                f'yourself with torch.load(..., weights_only=False) and save '
+                f'its state dict). {" ".join(detail)}') from e
         self.load_pretrained(ckpt, source=str(path))
 
     def _init_fresh(self) -> None:

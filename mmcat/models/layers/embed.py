@@ -5,15 +5,47 @@ so any registered convolution (e.g. mmcat's ``SliceConv2d`` or
 ``DepthwiseSeparableConv2d``) is one config line away; the defaults are the
 paper's and load the authors' weights.
 """
-from typing import Optional
+from typing import List, Optional
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 
+from ...registry import MODELS
 from .patch_partition import pad_to_multiple
 from .space_to_depth import space_to_depth_nhwc
+
+
+def registered_conv_types() -> List[str]:
+    """Names of the convolution layers ``build_conv_layer`` can build in the
+    current scope (registered module classes with "conv" or "dcn" in their
+    name, conv+norm+act blocks such as ``ConvModule`` left out)."""
+    names = set()
+    with MODELS.switch_scope_and_registry(None) as registry:
+        while registry is not None:
+            names.update(
+                name for name, cls in registry.module_dict.items()
+                if isinstance(cls, type) and issubclass(cls, nn.Module)
+                and ('conv' in name.lower() or 'dcn' in name.lower())
+                and not name.endswith('Module'))
+            registry = registry.parent
+    return sorted(names)
+
+
+def _check_conv_type(conv_cfg: Optional[dict], field: str) -> None:
+    """Raise ValueError naming ``field`` and the registered convolutions if
+    ``conv_cfg`` names a type nobody registered (mmcv's own KeyError says
+    "Cannot find None in registry")."""
+    if conv_cfg is None or not isinstance(conv_cfg.get('type'), str):
+        return
+    with MODELS.switch_scope_and_registry(None) as registry:
+        found = registry.get(conv_cfg['type'])
+    if found is None:
+        raise ValueError(
+            f'{field}: unknown convolution type {conv_cfg["type"]!r}; '
+            f'registered convolution types: {registered_conv_types()}')
 
 
 class PatchEmbed(BaseModule):
@@ -40,6 +72,7 @@ class PatchEmbed(BaseModule):
             raise ValueError(
                 f'PatchEmbed: patch_size must be >= 1, got {patch_size}')
         self.patch_size = patch_size
+        _check_conv_type(conv_cfg, 'PatchEmbed conv_cfg (CAT embed_conv_cfg)')
         self.proj = build_conv_layer(
             conv_cfg, in_channels, embed_dims, kernel_size=patch_size,
             stride=patch_size, bias=True)
@@ -80,6 +113,8 @@ class PatchProjection(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.norm = build_norm_layer(norm_cfg or dict(type='LN'),
                                      4 * in_channels)[1]
+        _check_conv_type(
+            conv_cfg, 'PatchProjection conv_cfg (CAT projection_conv_cfg)')
         self.reduction = build_conv_layer(
             conv_cfg, 4 * in_channels, out_channels, kernel_size=1, bias=False)
 
