@@ -12,6 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
 import mmcat  # noqa: F401  (registers CAT and the convolution primitives)
+from mmcat.utils.model_checks import check_neck_widths
 
 
 def _shapes(obj) -> str:
@@ -46,6 +47,7 @@ def main() -> None:
     scope = cfg.get('default_scope', 'mmdet')
     init_default_scope(scope)
     model = MODELS.build(cfg.model).eval()
+    check_neck_widths(model)
     h, w = args.shape or ((512, 512) if scope == 'mmseg' else (800, 1333))
     x = torch.randn(args.batch, 3, h, w)
 

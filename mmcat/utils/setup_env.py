@@ -5,7 +5,9 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from .data_checks import check_data_on_build
 from .dist import setup_cpu_distributed
+from .model_checks import check_neck_widths
 
 __all__ = ['build_runner', 'register_scope_modules']
 
@@ -39,11 +41,18 @@ def build_runner(cfg: Config) -> Runner:
 
     Registers the config's codebase, prepares a CPU-only distributed run
     (see :func:`mmcat.utils.setup_cpu_distributed`), then builds
-    ``cfg.runner_type`` through ``RUNNERS`` or a plain ``Runner``.
+    ``cfg.runner_type`` through ``RUNNERS`` or a plain ``Runner``. The built
+    model's neck must match its backbone (:func:`check_neck_widths`), and
+    each data loader checks its data when the Runner builds it
+    (:func:`~mmcat.utils.data_checks.check_data_on_build`).
     """
     register_scope_modules(cfg)
     setup_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    check_neck_widths(runner.model)
+    check_data_on_build(runner, cfg)
+    return runner
