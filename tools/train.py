@@ -21,6 +21,11 @@ from mmengine.logging import print_log
 import mmcat  # noqa: F401  (registers mmcat, allow-lists mmengine checkpoints)
 from mmcat.utils import build_runner
 
+# Hooks every training run gets unless its config already has them: stop at
+# a NaN/inf loss naming the iteration; keep random states in checkpoints so
+# that --resume continues exactly as an uninterrupted run would.
+DEFAULT_CUSTOM_HOOKS = ('InvalidLossHook', 'RNGStateHook')
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
@@ -103,6 +108,22 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    return add_default_hooks(cfg)
+
+
+def add_default_hooks(cfg: Config) -> Config:
+    """Append each of :data:`DEFAULT_CUSTOM_HOOKS` that ``cfg.custom_hooks``
+    lacks (matched by type name, scope prefix ignored)."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    present = set()
+    for hook in hooks:
+        hook_type = hook.get('type', '') if isinstance(hook, dict) else hook
+        name = hook_type if isinstance(hook_type, str) else getattr(
+            hook_type, '__name__', type(hook_type).__name__)
+        present.add(name.split('.')[-1])
+    hooks += [dict(type=name) for name in DEFAULT_CUSTOM_HOOKS
+              if name not in present]
+    cfg.custom_hooks = hooks
     return cfg
 
 

@@ -1,3 +1,4 @@
 from .invalid_loss import InvalidLossHook
+from .rng_state import RNGStateHook
 
-__all__ = ['InvalidLossHook']
+__all__ = ['InvalidLossHook', 'RNGStateHook']
