@@ -96,7 +96,10 @@ def init_cpu_dist(launcher: str,
         launcher: 'pytorch', 'slurm' or 'mpi'.
         backend: a CPU-capable backend, 'gloo' (or 'mpi').
         port: master port for slurm.
-        timeout: collective timeout in seconds.
+        timeout: collective timeout in seconds (``env_cfg.dist_cfg.timeout``;
+            torch's default is 30 minutes). A rank that raises ends the job
+            at once (torchrun stops the others); one that stops taking part
+            without exiting ends it only when this timeout expires.
     """
     if torch_dist.is_initialized():
         return
