@@ -47,12 +47,11 @@ def tensors_only(ckpt: Mapping) -> 'OrderedDict[str, torch.Tensor]':
 
 
 def _reason(error: Exception) -> str:
-    """The line of torch's weights-only error that names the refused
-    global (without its advice to allow-list it)."""
-    for line in str(error).splitlines():
-        if 'WeightsUnpickler error' in line:
-            return line.strip().split(' Please use')[0]
-    return str(error)
+    """What torch's weights-only unpickler refused (without its advice to
+    allow-list it)."""
+    text = str(error).split('WeightsUnpickler error:')[-1]
+    text = text.split('Check the documentation')[0].split(' Please use')[0]
+    return "torch's weights-only unpickler: " + ' '.join(text.split())
 
 
 def load_source(src: str, trust_source: bool = False) -> dict:
@@ -62,10 +61,13 @@ def load_source(src: str, trust_source: bool = False) -> dict:
         try:
             return torch.load(src, map_location='cpu', weights_only=True)
         except pickle.UnpicklingError as e:
+            if 'Weights only load failed' not in str(e):
+                raise
             raise SystemExit(
-                f'{src} holds code or objects besides tensors and was not '
-                f'loaded: unpickling it could run that code. If you trust '
-                f'its source, run again with --unsafe-trust-source.\n'
+                f'{src} holds code or objects besides tensors (or is not a '
+                f'checkpoint at all) and was not loaded: unpickling it could '
+                f'run code. If you trust its source, run again with '
+                f'--unsafe-trust-source.\n'
                 f'{_reason(e)}') from e
     print(f'WARNING: --unsafe-trust-source: loading {src} with '
           f'weights_only=False runs any code the file holds. Do this only '

@@ -346,22 +346,26 @@ class CAT(BaseModule):
             ckpt = CheckpointLoader.load_checkpoint(path, logger='current',
                                                     map_location='cpu')
         except pickle.UnpicklingError as e:
+            if 'Weights only load failed' not in str(e):
+                raise
             # torch's own advice (allow-list the global it names, or turn
             # weights_only off) is how arbitrary code gets run: say instead
             # what the file is and how to take the weights out of it once.
-            detail = [line.strip().split(' Please use')[0]
-                      for line in str(e).splitlines()
-                      if 'WeightsUnpickler error' in line]
+            reason = ' '.join(str(e).split('WeightsUnpickler error:')[-1]
+                              .split('Check the documentation')[0]
+                              .split(' Please use')[0].split())
             raise pickle.UnpicklingError(
                 f'CAT: refused to load the pretrained checkpoint {path!r}: '
                 f'it holds code or objects outside the weights-only '
-                f'allow-list, and unpickling it could run that code. If you '
-                f'trust its source, keep its tensors once with\n'
+                f'allow-list (or is not a checkpoint at all), and unpickling '
+                f'it could run code. If you trust its source, keep its '
+                f'tensors once with\n'
                 f'    python tools/model_converters/cat2mmcat.py '
                 f'--unsafe-trust-source {path} CLEAN.pth\n'
                 f'and point init_cfg.checkpoint at CLEAN.pth (or load it '
                 f'yourself with torch.load(..., weights_only=False) and save '
-                f'its state dict). {" ".join(detail)}') from e
+                f'its state dict). torch\'s weights-only unpickler: '
+                f'{reason}') from e
         self.load_pretrained(ckpt, source=str(path))
 
     def _init_fresh(self) -> None:
