@@ -133,9 +133,10 @@ class NameSampleOnError:
         except Exception as e:
             where = ', '.join(f'{k}={v!r}' for k, v in files.items())
             msg = (f'Could not prepare the sample {where}: '
-                   f'{type(e).__name__}: {e}\nCheck that file (re-encode or '
-                   f'remove it); LoadImageFromFile(ignore_empty=True) skips '
-                   f'unreadable images during training.')
+                   f'{type(e).__name__}: {e}\nIf one of these files is '
+                   f'damaged, re-encode or remove it; '
+                   f'LoadImageFromFile(ignore_empty=True) skips unreadable '
+                   f'images during training.')
             try:
                 new = type(e)(msg)
             except Exception:
