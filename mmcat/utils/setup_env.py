@@ -7,6 +7,7 @@ from mmengine.runner import Runner
 
 from .data_checks import check_data_on_build
 from .dist import setup_cpu_distributed
+from .sync_bn import maybe_revert_sync_bn_cfg
 from .model_checks import check_neck_widths
 
 __all__ = ['build_runner', 'register_scope_modules']
@@ -48,6 +49,10 @@ def build_runner(cfg: Config) -> Runner:
     """
     register_scope_modules(cfg)
     setup_cpu_distributed(cfg)
+    # SyncBN cannot run in CPU process groups: BN there (GPUs keep SyncBN;
+    # a single process is handled by mmengine itself).
+    maybe_revert_sync_bn_cfg(
+        cfg.model, distributed=cfg.get('launcher', 'none') != 'none')
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)
