@@ -22,6 +22,12 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+# Sized for a 2-core CPU: 600 training images of 128 px with 1-4 objects of
+# 20-50 % of the side (scale variation, overlaps, occlusion, textures, noise).
+# The equivalent command line: tools/generate_demo_data.py --num-train 600
+# --max-objects 4 --min-scale 0.2 --max-scale 0.5
+DEMO_SCENES = dict(max_objects=4, min_scale=0.2, max_scale=0.5)
+
 TASKS = {
     # task: (dataset kind, [(run name, config)], headline metric)
     'det': ('coco', [('CAT', 'configs/demo/fcos_cat_demo.py'),
@@ -38,8 +44,8 @@ TASKS = {
 
 def ensure_data(kind: str, data_dir: str, seed: int) -> None:
     """Generate the demo dataset of ``kind`` unless it is already there."""
-    from mmcat.datasets.synthetic import ADE_DIR, COCO_DIR, write_ade, \
-        write_coco
+    from mmcat.datasets.synthetic import (ADE_DIR, COCO_DIR, SceneConfig,
+                                          write_ade, write_coco)
     if kind == 'coco':
         marker = osp.join(data_dir, COCO_DIR, 'annotations',
                           'instances_val2017.json')
@@ -53,7 +59,8 @@ def ensure_data(kind: str, data_dir: str, seed: int) -> None:
     print(f'[demo] generating the {kind} demo data in {data_dir} '
           f'(seed {seed}) ...', flush=True)
     start = time.time()
-    summary = writer(data_dir, seed=seed)
+    summary = writer(data_dir, seed=seed, num_train=600, num_val=100,
+                     cfg=SceneConfig(**DEMO_SCENES))
     print(f'[demo] done in {time.time() - start:.0f} s: {summary}')
 
 

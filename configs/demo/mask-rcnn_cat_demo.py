@@ -15,6 +15,7 @@ model = dict(
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=32, depths=(1, 1, 1, 1),
                   num_heads=(1, 2, 4, 8)),
+        patch_size=4,  # tiles the 32/16/8/4-pixel stage maps of 128-px images
         drop_path_rate=0.,
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=width),
@@ -61,7 +62,7 @@ test_evaluator = val_evaluator
 
 max_epochs = 12
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=10.))
+optim_wrapper = dict(optimizer=dict(lr=5e-4), clip_grad=dict(max_norm=10.))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,

@@ -18,6 +18,7 @@ model = dict(
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=32, depths=(1, 1, 1, 1),
                   num_heads=(1, 2, 4, 8)),
+        patch_size=4,  # tiles the 32/16/8/4-pixel stage maps of 128-px images
         drop_path_rate=0.,
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
@@ -53,7 +54,7 @@ test_dataloader = val_dataloader
 
 max_iters = 600
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+optim_wrapper = dict(optimizer=dict(lr=5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', eta_min=0., power=1.0, begin=50, end=max_iters,
