@@ -12,6 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
 import mmcat  # noqa: F401  (registers CAT and the convolution primitives)
+from mmcat.utils.benchmark import synthetic_data_samples
 from mmcat.utils.model_checks import check_neck_widths
 
 
@@ -64,7 +65,9 @@ def main() -> None:
         print(f'input {_shapes(x)} -> backbone outputs {_shapes(feats)}')
         if getattr(model, 'neck', None) is not None:
             print(f'  neck outputs {_shapes(model.neck(feats))}')
-        out = model(x, mode='tensor')
+        # Two-stage detectors need image metadata even in tensor mode.
+        samples = synthetic_data_samples(scope, args.batch, h, w)
+        out = model(x, samples, mode='tensor')
         print(f'  {type(model).__name__} outputs {_shapes(out)}')
         print(f'forward time (backbone + whole model, CPU): '
               f'{time.perf_counter() - start:.2f} s')
