@@ -13,7 +13,7 @@ install-tests:
 	PYTHON=$(PYTHON) bash tools/install_deps.sh --tests
 
 demo: install
-	$(PYTHON) tools/inspect_model.py configs/fcos_cat_s_1x_coco.py
+	$(PYTHON) tools/demo.py
 
 test: install-tests
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
