@@ -143,8 +143,10 @@ def main() -> None:
 
     print('\n' + result['text'])
     cat = summary['metrics'][runs[0][0]].get(headline)
+    # An untrained detector has no detections above the score threshold:
+    # the metric then returns nothing, i.e. 0.
     print(f'\n{headline}: CAT {cat}, untrained CAT '
-          f'{untrained.get(headline)}, '
+          f'{untrained.get(headline, 0.0)}, '
           + ', '.join(f'{n} {summary["metrics"][n].get(headline)}'
                       for n, _ in runs[1:]))
     print('training time: ' + ', '.join(f'{n} {t / 60:.1f} min'

@@ -203,6 +203,9 @@ def compare_metrics(runs: Sequence[RunSummary]) -> List[dict]:
     """One row per metric (union over the runs, the first run's order
     first): each run's value and its difference to the first run.
 
+    Metrics that are -1 in every run (COCO's "no objects of this size")
+    are left out.
+
     Returns:
         rows ``{'metric', 'values': {name: v or None}, 'diff': {name: abs
         difference or None}, 'rel_diff_pct': {name: % or None}}``; the
@@ -211,6 +214,9 @@ def compare_metrics(runs: Sequence[RunSummary]) -> List[dict]:
     order: List[str] = []
     for run in runs:
         order += [m for m in run.metrics if m not in order]
+    # COCO reports -1 for an area range with no objects: not a metric.
+    order = [m for m in order
+             if any(run.metrics.get(m, -1) != -1 for run in runs)]
     base = runs[0]
     rows = []
     for metric in order:
