@@ -27,3 +27,7 @@ optim_wrapper = dict(_delete_=True, **_base_.cat_det_optim_wrapper)
 # Paper: 8 GPUs x 2 images (the MMDetection default, stated for clarity).
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# The FPN starts at stage 2 (start_level=1): CAT's stage-1 output norm gets no
+# gradient, and DDP must be told (multi-GPU and CPU process groups alike).
+find_unused_parameters = True
