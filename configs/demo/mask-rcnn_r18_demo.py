@@ -1,18 +1,7 @@
 # Demo baseline: the same Mask R-CNN, data, optimizer and schedule as
 # mask-rcnn_cat_demo.py, with a half-width ResNet-18 trained from scratch.
-_base_ = './mask-rcnn_cat_demo.py'
+_base_ = ['./mask-rcnn_cat_demo.py', './_base_/r18_half.py']
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ResNet',
-        depth=18,
-        base_channels=32,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    neck=dict(in_channels=[32, 64, 128, 256]))
+    backbone=dict(_delete_=True, **_base_.r18_half_backbone),
+    neck=dict(in_channels=_base_.r18_half_in_channels))
