@@ -53,6 +53,16 @@ def missing_packages(with_tests: bool) -> list:
         md.version('mmcat')
     except md.PackageNotFoundError:
         problems.append('mmcat itself is not installed (pip install -e .)')
+    else:
+        # Tools started as scripts import the installed mmcat: it must be
+        # this checkout, not another clone's.
+        import importlib.util
+        spec = importlib.util.find_spec('mmcat')
+        here = osp.join(ROOT, 'mmcat')
+        where = osp.dirname(spec.origin) if spec and spec.origin else None
+        if where is None or osp.realpath(where) != osp.realpath(here):
+            problems.append(f'mmcat is installed from {where}, not from this '
+                            f'checkout ({here}): pip install -e .')
     return problems
 
 
