@@ -6,7 +6,9 @@ machine's GEMM rate, and CAT/reference output agreement, in one run.
     python tools/analysis_tools/benchmark_backbones.py --out work_dirs/bench
     python tools/analysis_tools/benchmark_backbones.py --quick
     python tools/analysis_tools/benchmark_backbones.py --models cat_s,ref_s \
-        --sizes 800x1344 --batch 2 --dtypes fp32 --out work_dirs/bench_b2
+        --sizes 800x1344 --batch 2 --no-timing --out work_dirs/bench_b2
+    python tools/analysis_tools/benchmark_backbones.py \
+        --from-json work_dirs/bench.json          # re-render a saved run
 
 Models: cat_t, cat_s, cat_b (mmcat), ref_t, ref_s, ref_b (the reference of
 the tests: plain softmax attention, the authors' layout; same weights as the
@@ -104,6 +106,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: 64x64, cat_t + ref_t, 2 rounds, '
                         '256^3 GEMM (explicit --models/--sizes still win)')
+    parser.add_argument('--from-json', default=None, metavar='JSON',
+                        help='measure nothing: render the table of a saved '
+                        'run (its own command is kept)')
     parser.add_argument('--out', default=None,
                         help='write OUT.json and OUT.md (a .json or .md '
                         'suffix is dropped first)')
@@ -137,15 +142,21 @@ def main(argv=None) -> int:
         timing=args.timing, memory=args.memory, flops=args.flops,
         gemm_size=args.gemm_size, mem_limit_gb=args.mem_limit_gb,
         seed=args.seed, device=device)
-    if 'bf16' in cfg.dtypes and not bf16_supported(device):
+    if 'bf16' in cfg.dtypes and not bf16_supported(device) and \
+            not args.from_json:
         print('note: bf16 is not native here; measuring fp32 only',
               file=sys.stderr)
-    result = run_benchmark(cfg)
-    command = 'python ' + ' '.join(
-        shlex.quote(a) for a in [os.path.relpath(__file__)] +
-        (argv if argv is not None else sys.argv[1:]))
-    result['command'] = command
-    result['machine']['omp_wait_policy'] = policy
+    if args.from_json:
+        with open(args.from_json) as f:
+            result = json.load(f)
+        command = result.get('command')
+    else:
+        result = run_benchmark(cfg)
+        command = 'python ' + ' '.join(
+            shlex.quote(a) for a in [os.path.relpath(__file__)] +
+            (argv if argv is not None else sys.argv[1:]))
+        result['command'] = command
+        result['machine']['omp_wait_policy'] = policy
     claims = check_claims(result)
     result['claims'] = [dict(claim=c, passed=ok, measured=m)
                         for c, ok, m in claims]
