@@ -6,13 +6,14 @@ take part in attention, as in the authors' code), attend, and crop.
 Attention runs through ``F.scaled_dot_product_attention``, which picks a fused,
 memory-efficient kernel on both CPU and GPU.
 """
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from . import fast_path
 from .patch_partition import (channel_patch_partition, channel_patch_reverse,
                               pad_to_multiple, patch_partition, patch_reverse)
 
@@ -52,6 +53,20 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=bias, dropout_p=attn_drop, scale=scale)
     return proj(out.transpose(1, 2).reshape(s, l, d))
+
+
+def _over_chunks(attend: Callable[[torch.Tensor], torch.Tensor],
+                 tokens: torch.Tensor, row_bytes: int) -> torch.Tensor:
+    """``attend(tokens)`` over chunks of its independent sequences (dim 0),
+    each producing about ``row_bytes`` of q, k and v per sequence, so that
+    they stay in cache. Same result as one call."""
+    step = fast_path.rows_per_chunk(row_bytes)
+    if step >= tokens.shape[0]:
+        return attend(tokens)
+    out = torch.empty_like(tokens)
+    for i in range(0, tokens.shape[0], step):
+        out[i:i + step] = attend(tokens[i:i + step])
+    return out
 
 
 class InnerPatchAttention(BaseModule):
@@ -108,17 +123,30 @@ class InnerPatchAttention(BaseModule):
         return bias.view(nn_, nn_, self.num_heads).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, C) -> (B, H, W, C)."""
+        """(B, H, W, C) -> (B, H, W, C).
+
+        CPU inference attends over chunks of patches sized to keep their
+        q, k and v in cache (patches are independent: same result).
+        """
         _, h, w, _ = x.shape
         x = pad_to_multiple(x, self.patch_size)
         hw = x.shape[1:3]
         tokens = patch_partition(x, self.patch_size)          # B*nP, N*N, C
+        if fast_path.cpu_inference(self, tokens):
+            out = _over_chunks(self._attend, tokens,
+                               3 * tokens[0].numel() * tokens.element_size())
+        else:
+            out = self._attend(tokens)
+        x = patch_reverse(out, self.patch_size, hw)
+        return x[:, :h, :w]
+
+    def _attend(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(S, N*N, C) patches -> (S, N*N, C)."""
         out = _multi_head_attention(
             self.qkv, self.proj, tokens, self.num_heads, self.scale,
             self.attn_drop_rate if self.training else 0.,
             self.relative_position_bias().unsqueeze(0))
-        x = patch_reverse(self.proj_drop(out), self.patch_size, hw)
-        return x[:, :h, :w]
+        return self.proj_drop(out)
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
@@ -168,16 +196,30 @@ class CrossPatchAttention(BaseModule):
         self.proj_drop = nn.Dropout(proj_drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, C) -> (B, H, W, C)."""
+        """(B, H, W, C) -> (B, H, W, C).
+
+        CPU inference attends over chunks of channels sized to keep their
+        q, k and v in cache (channels are independent sequences: same
+        result).
+        """
         _, h, w, c = x.shape
         x = pad_to_multiple(x, self.patch_size)
         hw = x.shape[1:3]
         tokens = channel_patch_partition(x, self.patch_size)  # B*C, nP, N*N
+        if fast_path.cpu_inference(self, tokens):
+            out = _over_chunks(self._attend, tokens,
+                               3 * tokens[0].numel() * tokens.element_size())
+        else:
+            out = self._attend(tokens)
+        x = channel_patch_reverse(out, self.patch_size, hw, c)
+        return x[:, :h, :w]
+
+    def _attend(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(S, nP, N*N) channel sequences -> (S, nP, N*N)."""
         out = _multi_head_attention(
             self.qkv, self.proj, tokens, self.num_heads, self.scale,
             self.attn_drop_rate if self.training else 0.)
-        x = channel_patch_reverse(self.proj_drop(out), self.patch_size, hw, c)
-        return x[:, :h, :w]
+        return self.proj_drop(out)
 
     def extra_repr(self) -> str:
         return f'patch_size={self.patch_size}, num_heads={self.num_heads}'

@@ -7,6 +7,8 @@ import torch.nn as nn
 from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 
+from .fast_path import traced_or_counted
+
 
 @lru_cache(maxsize=None)
 def _fused_linear_gelu_available() -> bool:
@@ -21,18 +23,6 @@ def _fused_linear_gelu_available() -> bool:
             out, nn.functional.gelu(nn.functional.linear(x, w, b)),
             atol=1e-5))
     except Exception:  # noqa: BLE001 - any failure means "not available"
-        return False
-
-
-def _traced_or_counted() -> bool:
-    """True under tracing/compiling or a dispatch mode (FLOP counters), which
-    must see the plain ``linear`` and ``gelu`` ops."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return True
-    try:
-        from torch.utils._python_dispatch import _get_current_dispatch_mode
-        return _get_current_dispatch_mode() is not None
-    except ImportError:  # pragma: no cover - older torch
         return False
 
 
@@ -69,7 +59,7 @@ class Mlp(BaseModule):
                 and self.act.approximate == 'none'
                 and (x.dtype == torch.float32 or x.dtype == torch.bfloat16)
                 and _fused_linear_gelu_available()
-                and not _traced_or_counted())
+                and not traced_or_counted())
 
     def _fc1_gelu(self, x: torch.Tensor) -> torch.Tensor:
         w, b = self.fc1.weight, self.fc1.bias

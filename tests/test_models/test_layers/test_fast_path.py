@@ -1,0 +1,62 @@
+"""The CPU inference fast paths give the plain paths' results."""
+import pytest
+import torch
+
+import mmcat  # noqa: F401
+from mmcat.models.layers import (AttentionBlock, CrossPatchAttention,
+                                 InnerPatchAttention)
+from mmcat.models.layers import fast_path
+
+
+def _modules():
+    torch.manual_seed(0)
+    return {
+        'ipsa': InnerPatchAttention(32, num_heads=2, patch_size=7),
+        'cpsa': CrossPatchAttention(patch_size=7),
+        'block': AttentionBlock(32, CrossPatchAttention(patch_size=7)),
+    }
+
+
+@pytest.mark.parametrize('name', ['ipsa', 'cpsa', 'block'])
+@pytest.mark.parametrize('budget', [1, 5000, 1 << 30])
+def test_chunked_inference_matches_the_plain_path(name, budget):
+    """Chunks of one sequence/token, of a few, and one chunk for all; at a
+    size that needs padding, batch 2."""
+    module = _modules()[name].eval()
+    x = torch.randn(2, 23, 30, 32)
+    plain = module(x)                     # autograd on: the plain path
+    assert plain.requires_grad
+    with torch.no_grad(), fast_path.chunk_budget(budget):
+        fast = module(x)
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_block_fast_path_leaves_its_input_alone():
+    module = _modules()['block'].eval()
+    x = torch.randn(1, 14, 14, 32)
+    before = x.clone()
+    with torch.no_grad(), fast_path.chunk_budget(100):
+        module(x)
+    assert torch.equal(x, before)
+
+
+def test_fast_path_only_for_cpu_inference():
+    module = _modules()['ipsa']
+    x = torch.randn(1, 7, 7, 32)
+    with torch.no_grad():
+        assert not fast_path.cpu_inference(module, x)     # training mode
+        module.eval()
+        assert fast_path.cpu_inference(module, x)
+    assert not fast_path.cpu_inference(module, x)         # autograd records
+
+
+def test_chunk_budget_is_restored_and_checked():
+    before = fast_path.chunk_bytes()
+    with fast_path.chunk_budget(123):
+        assert fast_path.chunk_bytes() == 123
+        assert fast_path.rows_per_chunk(50) == 2
+        assert fast_path.rows_per_chunk(1000) == 1
+    assert fast_path.chunk_bytes() == before
+    with pytest.raises(ValueError, match='chunk budget'):
+        with fast_path.chunk_budget(0):
+            pass
