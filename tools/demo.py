@@ -27,6 +27,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The equivalent command line: tools/generate_demo_data.py --num-train 600
 # --max-objects 4 --min-scale 0.2 --max-scale 0.5
 DEMO_SCENES = dict(max_objects=4, min_scale=0.2, max_scale=0.5)
+DEMO_NUM_TRAIN = 600
+DEMO_NUM_VAL = 100
 
 TASKS = {
     # task: (dataset kind, [(run name, config)], headline metric)
@@ -42,25 +44,41 @@ TASKS = {
 }
 
 
+def _data_spec(seed: int) -> dict:
+    """What the demo data is made from: a different spec means other data."""
+    from dataclasses import asdict
+
+    from mmcat.datasets.synthetic import SceneConfig
+    return dict(seed=seed, num_train=DEMO_NUM_TRAIN, num_val=DEMO_NUM_VAL,
+                scenes=json.loads(json.dumps(asdict(
+                    SceneConfig(**DEMO_SCENES)))))
+
+
 def ensure_data(kind: str, data_dir: str, seed: int) -> None:
-    """Generate the demo dataset of ``kind`` unless it is already there."""
+    """Generate the demo dataset of ``kind`` unless the same one (seed,
+    counts and scene parameters, recorded in ``demo_data.json`` next to it)
+    is already there."""
     from mmcat.datasets.synthetic import (ADE_DIR, COCO_DIR, SceneConfig,
                                           write_ade, write_coco)
-    if kind == 'coco':
-        marker = osp.join(data_dir, COCO_DIR, 'annotations',
-                          'instances_val2017.json')
-        writer = write_coco
-    else:
-        marker = osp.join(data_dir, ADE_DIR, 'annotations', 'validation')
-        writer = write_ade
-    if osp.exists(marker):
-        print(f'[demo] using the {kind} demo data in {data_dir}')
-        return
+    root = osp.join(data_dir, COCO_DIR if kind == 'coco' else ADE_DIR)
+    writer = write_coco if kind == 'coco' else write_ade
+    stamp = osp.join(root, 'demo_data.json')
+    spec = _data_spec(seed)
+    if osp.exists(stamp):
+        with open(stamp) as f:
+            if json.load(f) == spec:
+                print(f'[demo] using the {kind} demo data in {root}')
+                return
+        print(f'[demo] {root} was made with other settings than '
+              f'DEMO_SCENES / seed {seed}: making it again')
     print(f'[demo] generating the {kind} demo data in {data_dir} '
-          f'(seed {seed}) ...', flush=True)
+          f'(seed {seed}, {DEMO_NUM_TRAIN} + {DEMO_NUM_VAL} images) ...',
+          flush=True)
     start = time.time()
-    summary = writer(data_dir, seed=seed, num_train=600, num_val=100,
-                     cfg=SceneConfig(**DEMO_SCENES))
+    summary = writer(data_dir, seed=seed, num_train=DEMO_NUM_TRAIN,
+                     num_val=DEMO_NUM_VAL, cfg=SceneConfig(**DEMO_SCENES))
+    with open(stamp, 'w') as f:
+        json.dump(spec, f, indent=1, sort_keys=True)
     print(f'[demo] done in {time.time() - start:.0f} s: {summary}')
 
 
@@ -93,11 +111,18 @@ def evaluate_untrained(config: str, work_dir: str) -> dict:
         'from mmcat.utils import build_runner; '
         'cfg = Config.fromfile(sys.argv[1]); cfg.work_dir = sys.argv[2]; '
         'runner = build_runner(cfg); runner.model.init_weights(); '
-        'import json; print("METRICS" + json.dumps(runner.test()))'),
+        # default=float: MMSegmentation's IoUMetric returns numpy floats.
+        'import json; print("METRICS" + json.dumps(runner.test(), '
+        'default=float))'),
         config, work_dir]
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True,
-                         text=True, env=_child_env()).stdout
-    line = [x for x in out.splitlines() if x.startswith('METRICS')][-1]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          env=_child_env())
+    if proc.returncode:
+        # Its output was captured: show why it failed.
+        sys.stderr.write(proc.stderr[-5000:])
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    line = [x for x in proc.stdout.splitlines()
+            if x.startswith('METRICS')][-1]
     return json.loads(line[len('METRICS'):])
 
 
