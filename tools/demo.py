@@ -22,12 +22,12 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# Sized for a 2-core CPU: 600 training images of 128 px with 1-4 objects of
+# Sized for a 2-core CPU: 1200 training images of 128 px with 1-4 objects of
 # 20-50 % of the side (scale variation, overlaps, occlusion, textures, noise).
-# The equivalent command line: tools/generate_demo_data.py --num-train 600
+# The equivalent command line: tools/generate_demo_data.py --num-train 1200
 # --max-objects 4 --min-scale 0.2 --max-scale 0.5
 DEMO_SCENES = dict(max_objects=4, min_scale=0.2, max_scale=0.5)
-DEMO_NUM_TRAIN = 600
+DEMO_NUM_TRAIN = 1200
 DEMO_NUM_VAL = 100
 
 TASKS = {

@@ -19,6 +19,7 @@ model = dict(
         arch=dict(_delete_=True, embed_dims=32, depths=(1, 1, 1, 1),
                   num_heads=(1, 2, 4, 8)),
         patch_size=4,  # tiles the 32/16/8/4-pixel stage maps of 128-px images
+        pretrain_img_size=crop_size[0],  # position table at the 32x32 grid
         drop_path_rate=0.,
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
