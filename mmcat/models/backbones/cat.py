@@ -97,6 +97,10 @@ class CAT(BaseModule):
         frozen_stages: freeze the patch embedding (>= 0) and the first
             ``frozen_stages`` stages with their outputs' norms; -1: none.
         with_cp: gradient checkpointing of every CAB.
+        ffn_with_cp: recompute only the MLPs in backward (selective
+            activation recomputation): at 800x1344 it cuts a training step's
+            peak memory by about half for about a tenth more time (see
+            docs/benchmark.md). Ignored under ``with_cp``.
         norm_cfg: norm config (LayerNorm over channels).
         act_cfg: MLP activation config.
         embed_conv_cfg: conv config of the patch embedding (``None``: Conv2d).
@@ -140,6 +144,7 @@ class CAT(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frozen_stages: int = -1,
                  with_cp: bool = False,
+                 ffn_with_cp: bool = True,
                  norm_cfg: dict = dict(type='LN'),
                  act_cfg: dict = dict(type='GELU'),
                  embed_conv_cfg: Optional[dict] = None,
@@ -190,7 +195,7 @@ class CAT(BaseModule):
                 patch_size=patch_size, cpsa_num_heads=cpsa_num_heads,
                 mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
                 drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                act_cfg=act_cfg, with_cp=with_cp))
+                act_cfg=act_cfg, with_cp=with_cp, ffn_with_cp=ffn_with_cp))
         for i in self.out_indices:
             self.add_module(f'norm{i}',
                             build_norm_layer(norm_cfg, self.num_features[i])[1])

@@ -60,7 +60,7 @@ def _over_chunks(attend: Callable[[torch.Tensor], torch.Tensor],
     """``attend(tokens)`` over chunks of its independent sequences (dim 0),
     each producing about ``row_bytes`` of q, k and v per sequence, so that
     they stay in cache. Same result as one call."""
-    step = fast_path.rows_per_chunk(row_bytes)
+    step = fast_path.rows_per_chunk(row_bytes, tokens.shape[0])
     if step >= tokens.shape[0]:
         return attend(tokens)
     out = torch.empty_like(tokens)

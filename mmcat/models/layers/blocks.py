@@ -24,6 +24,12 @@ class AttentionBlock(BaseModule):
         drop_path_rate: stochastic depth rate of both residual branches.
         norm_cfg: norm config (mmcv), applied over the last (channel) axis.
         act_cfg: activation config of the MLP.
+        with_cp: recompute the whole block in backward (gradient
+            checkpointing): only its input is kept.
+        ffn_with_cp: recompute ``MLP(LN(x))`` in backward instead of keeping
+            its activations (the norm's output, the 4C-wide hidden layer
+            before and after the activation): most of a block's activation
+            memory for a third of its forward multiply-adds.
         init_cfg: mmengine init config.
     """
 
@@ -35,8 +41,12 @@ class AttentionBlock(BaseModule):
                  drop_path_rate: float = 0.,
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None,
+                 with_cp: bool = False,
+                 ffn_with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.with_cp = with_cp
+        self.ffn_with_cp = ffn_with_cp and not with_cp
         norm_cfg = norm_cfg or dict(type='LN')
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.attn = attn
@@ -48,10 +58,21 @@ class AttentionBlock(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x)))
         if fast_path.cpu_inference(self, x):
             return self._ffn_residual_chunked_(x)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        if self.ffn_with_cp and x.requires_grad:
+            return x + self.drop_path(
+                cp.checkpoint(self._ffn, x, use_reentrant=False))
+        return x + self.drop_path(self._ffn(x))
+
+    def _ffn(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.norm2(x))
 
     def _ffn_residual_chunked_(self, x: torch.Tensor) -> torch.Tensor:
         """``x + MLP(LN(x))`` in place, over chunks of tokens whose hidden
@@ -59,7 +80,7 @@ class AttentionBlock(BaseModule):
         intermediate, so writing into it is safe)."""
         tokens = x.view(-1, x.shape[-1])
         step = fast_path.rows_per_chunk(
-            self.mlp.fc1.out_features * x.element_size())
+            self.mlp.fc1.out_features * x.element_size(), tokens.shape[0])
         for i in range(0, tokens.shape[0], step):
             part = tokens[i:i + step]
             part += self.mlp(self.norm2(part))
@@ -82,7 +103,11 @@ class CrossAttentionBlock(BaseModule):
         drop_path_rate: stochastic depth rate of this CAB.
         norm_cfg: norm config (mmcv).
         act_cfg: activation config of the MLPs.
-        with_cp: recompute this block in backward (gradient checkpointing).
+        with_cp: recompute each of its three blocks in backward (gradient
+            checkpointing, one attention block at a time: the peak of one
+            block's activations instead of three).
+        ffn_with_cp: recompute only the MLPs of its three blocks in backward
+            (see :class:`AttentionBlock`); ignored under ``with_cp``.
         init_cfg: mmengine init config.
     """
 
@@ -100,12 +125,14 @@ class CrossAttentionBlock(BaseModule):
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None,
                  with_cp: bool = False,
+                 ffn_with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
         common = dict(mlp_ratio=mlp_ratio, drop_rate=drop_rate,
                       drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
-                      act_cfg=act_cfg)
+                      act_cfg=act_cfg, with_cp=with_cp,
+                      ffn_with_cp=ffn_with_cp)
         attn_args = dict(patch_size=patch_size, qkv_bias=qkv_bias,
                          qk_scale=qk_scale, attn_drop_rate=attn_drop_rate,
                          proj_drop_rate=drop_rate)
@@ -119,11 +146,6 @@ class CrossAttentionBlock(BaseModule):
             embed_dims, InnerPatchAttention(embed_dims, num_heads, **attn_args),
             **common)
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.post_ipsa(self.cpsa(self.pre_ipsa(x)))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
+        return self.post_ipsa(self.cpsa(self.pre_ipsa(x)))

@@ -13,14 +13,16 @@ and drop-path draw per sample), off the CPU, or under tracing, compiling or a
 dispatch mode (FLOP counters must see the plain ops).
 """
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 import torch.nn as nn
 
-#: Bytes of intermediate activations one chunk may produce (about half of a
-#: core's L2 cache plus its share of L3 on current x86 server CPUs).
+#: Bytes of intermediate activations one chunk may produce.
 _chunk_bytes = 2 * 1024 * 1024
+#: Work whose intermediates total less than this runs in one piece: it stays
+#: in the last-level cache anyway, and bigger GEMMs run faster.
+_min_split_bytes = 16 * 1024 * 1024
 
 
 def chunk_bytes() -> int:
@@ -29,21 +31,29 @@ def chunk_bytes() -> int:
 
 
 @contextmanager
-def chunk_budget(num_bytes: int) -> Iterator[None]:
-    """Temporarily set the per-chunk activation budget (tests, tuning)."""
-    global _chunk_bytes
+def chunk_budget(num_bytes: int,
+                 min_split_bytes: Optional[int] = None) -> Iterator[None]:
+    """Temporarily set the per-chunk activation budget and, optionally, the
+    size below which work is not split (tests, tuning)."""
+    global _chunk_bytes, _min_split_bytes
     if num_bytes < 1:
         raise ValueError(f'chunk budget must be >= 1 byte, got {num_bytes}')
-    old, _chunk_bytes = _chunk_bytes, num_bytes
+    old = _chunk_bytes, _min_split_bytes
+    _chunk_bytes = num_bytes
+    if min_split_bytes is not None:
+        _min_split_bytes = min_split_bytes
     try:
         yield
     finally:
-        _chunk_bytes = old
+        _chunk_bytes, _min_split_bytes = old
 
 
-def rows_per_chunk(row_bytes: int) -> int:
-    """Rows (tokens, sequences) per chunk when each produces ``row_bytes``
-    of intermediates; at least 1."""
+def rows_per_chunk(row_bytes: int, rows: int) -> int:
+    """Rows (tokens, sequences) per chunk when each of ``rows`` rows
+    produces ``row_bytes`` of intermediates: all of them when they total
+    less than the split threshold, else a chunk budget's worth (>= 1)."""
+    if row_bytes * rows <= _min_split_bytes:
+        return rows
     return max(1, _chunk_bytes // max(1, row_bytes))
 
 

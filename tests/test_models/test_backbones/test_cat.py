@@ -145,6 +145,27 @@ def test_with_cp_gives_same_outputs_and_gradients():
         torch.testing.assert_close(pa.grad, pb.grad, msg=name)
 
 
+@pytest.mark.parametrize('with_cp', [False, True])
+def test_recomputation_keeps_random_masks_and_gradients(with_cp):
+    """ffn_with_cp / with_cp recompute in backward with the forward's dropout
+    and drop-path masks: same outputs and gradients as keeping everything."""
+    a = CAT(arch=MINI, drop_rate=0.1, drop_path_rate=0.3, ffn_with_cp=False)
+    b = CAT(arch=MINI, drop_rate=0.1, drop_path_rate=0.3, ffn_with_cp=True,
+            with_cp=with_cp)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 45, 61)
+    outs, grads = [], []
+    for model in (a, b):
+        torch.manual_seed(7)
+        outs.append(model.train()(x))
+        sum(o.square().mean() for o in outs[-1]).backward()
+        grads.append([p.grad for p in model.parameters()])
+    for oa, ob in zip(*outs):
+        torch.testing.assert_close(oa, ob)
+    for ga, gb in zip(*grads):
+        torch.testing.assert_close(ga, gb)
+
+
 def test_with_cp_flag_reaches_every_block():
     model = CAT(arch=MINI, with_cp=True)
     flags = [m.with_cp for m in model.modules() if hasattr(m, 'with_cp')]

@@ -26,7 +26,7 @@ def test_chunked_inference_matches_the_plain_path(name, budget):
     x = torch.randn(2, 23, 30, 32)
     plain = module(x)                     # autograd on: the plain path
     assert plain.requires_grad
-    with torch.no_grad(), fast_path.chunk_budget(budget):
+    with torch.no_grad(), fast_path.chunk_budget(budget, min_split_bytes=0):
         fast = module(x)
     torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
 
@@ -35,7 +35,7 @@ def test_block_fast_path_leaves_its_input_alone():
     module = _modules()['block'].eval()
     x = torch.randn(1, 14, 14, 32)
     before = x.clone()
-    with torch.no_grad(), fast_path.chunk_budget(100):
+    with torch.no_grad(), fast_path.chunk_budget(100, min_split_bytes=0):
         module(x)
     assert torch.equal(x, before)
 
@@ -52,10 +52,11 @@ def test_fast_path_only_for_cpu_inference():
 
 def test_chunk_budget_is_restored_and_checked():
     before = fast_path.chunk_bytes()
-    with fast_path.chunk_budget(123):
+    with fast_path.chunk_budget(123, min_split_bytes=1000):
         assert fast_path.chunk_bytes() == 123
-        assert fast_path.rows_per_chunk(50) == 2
-        assert fast_path.rows_per_chunk(1000) == 1
+        assert fast_path.rows_per_chunk(50, rows=20) == 20   # 1000 B: whole
+        assert fast_path.rows_per_chunk(50, rows=21) == 2
+        assert fast_path.rows_per_chunk(1000, rows=7) == 1
     assert fast_path.chunk_bytes() == before
     with pytest.raises(ValueError, match='chunk budget'):
         with fast_path.chunk_budget(0):
