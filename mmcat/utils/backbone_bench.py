@@ -63,12 +63,15 @@ Size = Tuple[int, int]
 #: CAT arch names of the mmcat models and their references.
 _ARCH = {'t': 'tiny', 's': 'small', 'b': 'base'}
 MODEL_NAMES = ('cat_t', 'cat_s', 'cat_b', 'ref_t', 'ref_s', 'ref_b', 'swin_t',
-               'r50')
+               'r50', 'cat_t_cp', 'cat_s_cp', 'cat_b_cp')
 MODEL_LABELS = {
     'cat_t': 'CAT-T (mmcat)', 'cat_s': 'CAT-S (mmcat)',
     'cat_b': 'CAT-B (mmcat)', 'ref_t': 'CAT-T (reference)',
     'ref_s': 'CAT-S (reference)', 'ref_b': 'CAT-B (reference)',
-    'swin_t': 'Swin-T (mmdet)', 'r50': 'ResNet-50 (mmdet)'
+    'swin_t': 'Swin-T (mmdet)', 'r50': 'ResNet-50 (mmdet)',
+    # with gradient checkpointing (with_cp=True): lean training steps
+    'cat_t_cp': 'CAT-T (mmcat, with_cp)', 'cat_s_cp': 'CAT-S (mmcat, with_cp)',
+    'cat_b_cp': 'CAT-B (mmcat, with_cp)'
 }
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16,
           'fp16': torch.float16}
@@ -91,7 +94,7 @@ def reference_of(name: str) -> Optional[str]:
     """The reference a model's ratios are taken against: ``cat_x -> ref_x``,
     a reference against itself, None for Swin-T and ResNet-50."""
     if name.startswith(('cat_', 'ref_')):
-        return 'ref_' + name[-1]
+        return 'ref_' + name[4]
     return None
 
 
@@ -114,11 +117,11 @@ def build_backbone(name: str, seed: int = 0) -> nn.Module:
     """
     name = canonical_model_name(name)
     if name.startswith('ref_'):
-        model = reference_cat(name[-1], seed)
+        model = reference_cat(name[4], seed)
     elif name.startswith('cat_'):
         from mmcat.models.backbones.cat import CAT
-        model = CAT(arch=_ARCH[name[-1]])
-        ref = reference_cat(name[-1], seed)
+        model = CAT(arch=_ARCH[name[4]], with_cp=name.endswith('_cp'))
+        ref = reference_cat(name[4], seed)
         missing, unexpected = model.load_pretrained(ref.state_dict(),
                                                     source='reference')
         if missing or unexpected:

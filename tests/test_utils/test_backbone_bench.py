@@ -223,3 +223,18 @@ def test_torch_compile_matches_eager():
     assert len(compiled) == len(eager)
     for c, e in zip(compiled, eager):
         torch.testing.assert_close(c, e, atol=1e-4, rtol=1e-4)
+
+
+def test_checkpointed_cat_variants():
+    """cat_*_cp: the same CAT with gradient checkpointing, against the same
+    reference."""
+    assert bb.canonical_model_name('CAT-S_cp') == 'cat_s_cp'
+    assert bb.reference_of('cat_s_cp') == 'ref_s'
+    model = bb.build_backbone('cat_t_cp')
+    flags = [m.with_cp for m in model.modules() if hasattr(m, 'with_cp')]
+    assert flags and all(flags)
+    plain = bb.build_backbone('cat_t')
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(model(x), plain(x)):
+            torch.testing.assert_close(a, b)

@@ -10,7 +10,8 @@ machine's GEMM rate, and CAT/reference output agreement, in one run.
     python tools/analysis_tools/benchmark_backbones.py \
         --from-json work_dirs/bench.json          # re-render a saved run
 
-Models: cat_t, cat_s, cat_b (mmcat), ref_t, ref_s, ref_b (the reference of
+Models: cat_t, cat_s, cat_b (mmcat; cat_t_cp, cat_s_cp, cat_b_cp: the same
+with gradient checkpointing, with_cp=True), ref_t, ref_s, ref_b (the reference of
 the tests: plain softmax attention, the authors' layout; same weights as the
 CATs), swin_t, r50. Timed calls are interleaved round-robin over all models
 and dtypes, so take ratios from one run. See mmcat/utils/backbone_bench.py
@@ -23,6 +24,7 @@ import shlex
 import sys
 from typing import List, Optional, Sequence
 
+#: the default selection (cat_*_cp on request)
 MODEL_NAMES = ('cat_t', 'cat_s', 'cat_b', 'ref_t', 'ref_s', 'ref_b',
                'swin_t', 'r50')
 WAIT_POLICIES = ('passive', 'active', 'env')
@@ -64,7 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog='\n'.join(__doc__.splitlines()[1:]))
     parser.add_argument('--models', default=','.join(MODEL_NAMES),
                         help='comma-separated subset of: '
-                        + ', '.join(MODEL_NAMES))
+                        + ', '.join(MODEL_NAMES)
+                        + ', cat_t_cp, cat_s_cp, cat_b_cp')
     parser.add_argument('--sizes', default='224x224,512x512,800x1344',
                         help='comma-separated HxW input sizes')
     parser.add_argument('--batch', type=int, default=1)

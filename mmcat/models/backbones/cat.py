@@ -99,8 +99,10 @@ class CAT(BaseModule):
         with_cp: gradient checkpointing of every CAB.
         ffn_with_cp: recompute only the MLPs in backward (selective
             activation recomputation): at 800x1344 it cuts a training step's
-            peak memory by about half for about a tenth more time (see
-            docs/benchmark.md). Ignored under ``with_cp``.
+            peak memory from 0.81x to 0.50x of the paper's transcription for
+            about a third more forward multiply-adds in backward
+            (docs/benchmark.md; ``with_cp``: 0.37x). Ignored under
+            ``with_cp``.
         norm_cfg: norm config (LayerNorm over channels).
         act_cfg: MLP activation config.
         embed_conv_cfg: conv config of the patch embedding (``None``: Conv2d).
@@ -144,7 +146,7 @@ class CAT(BaseModule):
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frozen_stages: int = -1,
                  with_cp: bool = False,
-                 ffn_with_cp: bool = True,
+                 ffn_with_cp: bool = False,
                  norm_cfg: dict = dict(type='LN'),
                  act_cfg: dict = dict(type='GELU'),
                  embed_conv_cfg: Optional[dict] = None,
