@@ -99,7 +99,7 @@ class CAT(BaseModule):
         with_cp: gradient checkpointing of every CAB.
         ffn_with_cp: recompute only the MLPs in backward (selective
             activation recomputation): at 800x1344 it cuts a training step's
-            peak memory from 0.81x to 0.50x of the paper's transcription for
+            peak memory from 0.8x to 0.5x of the paper's transcription for
             about a third more forward multiply-adds in backward
             (docs/benchmark.md; ``with_cp``: 0.37x). Ignored under
             ``with_cp``.
