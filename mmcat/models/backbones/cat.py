@@ -96,7 +96,7 @@ class CAT(BaseModule):
         out_indices: stages whose (normalised) outputs are returned.
         frozen_stages: freeze the patch embedding (>= 0) and the first
             ``frozen_stages`` stages with their outputs' norms; -1: none.
-        with_cp: gradient checkpointing of every CAB.
+        with_cp: gradient checkpointing of every attention block.
         ffn_with_cp: recompute only the MLPs in backward (selective
             activation recomputation): at 800x1344 it cuts a training step's
             peak memory from 0.8x to 0.5x of the paper's transcription for
