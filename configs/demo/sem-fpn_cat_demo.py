@@ -26,15 +26,8 @@ model = dict(
         ffn_with_cp=False,
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
-    decode_head=dict(
-        in_channels=[64, 64, 64, 64], channels=64, num_classes=num_classes,
-        norm_cfg=norm_cfg,
-        # Wall and floor cover 86 % of the pixels, each shape 1.4-3 %: plain
-        # cross-entropy learnt wall and floor only in 600 steps (shape IoU
-        # about 0). OHEM keeps the pixels still predicted below 0.7 (at least
-        # 16k of a batch's 131k), so once the background is easy the loss is
-        # the shapes'.
-        sampler=dict(type='OHEMPixelSampler', thresh=0.7, min_kept=16384)))
+    decode_head=dict(in_channels=[64, 64, 64, 64], channels=64,
+                     num_classes=num_classes, norm_cfg=norm_cfg))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
