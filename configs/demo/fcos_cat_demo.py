@@ -23,9 +23,6 @@ model = dict(
         # learnt, not resized at every step.
         pretrain_img_size=image_size[0],
         drop_path_rate=0.,
-        # 128-px images need no memory saving: no recomputation in backward
-        # (the demo's time budget was measured without it).
-        ffn_with_cp=False,
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
     bbox_head=dict(

@@ -17,9 +17,6 @@ model = dict(
                   num_heads=(1, 2, 4, 8)),
         patch_size=4,  # tiles the 32/16/8/4-pixel stage maps of 128-px images
         drop_path_rate=0.,
-        # 128-px images need no memory saving: no recomputation in backward
-        # (the demo's time budget was measured without it).
-        ffn_with_cp=False,
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=width),
     rpn_head=dict(in_channels=width, feat_channels=width,

@@ -21,9 +21,6 @@ model = dict(
         patch_size=4,  # tiles the 32/16/8/4-pixel stage maps of 128-px images
         pretrain_img_size=crop_size[0],  # position table at the 32x32 grid
         drop_path_rate=0.,
-        # 128-px images need no memory saving: no recomputation in backward
-        # (the demo's time budget was measured without it).
-        ffn_with_cp=False,
         init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
     decode_head=dict(in_channels=[64, 64, 64, 64], channels=64,
