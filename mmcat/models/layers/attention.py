@@ -55,12 +55,16 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
     return proj(out.transpose(1, 2).reshape(s, l, d))
 
 
-def _over_chunks(attend: Callable[[torch.Tensor], torch.Tensor],
-                 tokens: torch.Tensor, row_bytes: int) -> torch.Tensor:
-    """``attend(tokens)`` over chunks of its independent sequences (dim 0),
-    each producing about ``row_bytes`` of q, k and v per sequence, so that
-    they stay in cache. Same result as one call."""
-    step = fast_path.rows_per_chunk(row_bytes, tokens.shape[0])
+def _attend_in_chunks(module: nn.Module,
+                      attend: Callable[[torch.Tensor], torch.Tensor],
+                      tokens: torch.Tensor) -> torch.Tensor:
+    """``attend(tokens)``; on CPU inference over chunks of its independent
+    sequences (dim 0) sized so that their q, k and v stay in cache. Same
+    result as one call."""
+    if not fast_path.cpu_inference(module, tokens):
+        return attend(tokens)
+    step = fast_path.rows_per_chunk(
+        3 * tokens[0].numel() * tokens.element_size(), tokens.shape[0])
     if step >= tokens.shape[0]:
         return attend(tokens)
     out = torch.empty_like(tokens)
@@ -132,11 +136,7 @@ class InnerPatchAttention(BaseModule):
         x = pad_to_multiple(x, self.patch_size)
         hw = x.shape[1:3]
         tokens = patch_partition(x, self.patch_size)          # B*nP, N*N, C
-        if fast_path.cpu_inference(self, tokens):
-            out = _over_chunks(self._attend, tokens,
-                               3 * tokens[0].numel() * tokens.element_size())
-        else:
-            out = self._attend(tokens)
+        out = _attend_in_chunks(self, self._attend, tokens)
         x = patch_reverse(out, self.patch_size, hw)
         return x[:, :h, :w]
 
@@ -206,11 +206,7 @@ class CrossPatchAttention(BaseModule):
         x = pad_to_multiple(x, self.patch_size)
         hw = x.shape[1:3]
         tokens = channel_patch_partition(x, self.patch_size)  # B*C, nP, N*N
-        if fast_path.cpu_inference(self, tokens):
-            out = _over_chunks(self._attend, tokens,
-                               3 * tokens[0].numel() * tokens.element_size())
-        else:
-            out = self._attend(tokens)
+        out = _attend_in_chunks(self, self._attend, tokens)
         x = channel_patch_reverse(out, self.patch_size, hw, c)
         return x[:, :h, :w]
 
