@@ -33,7 +33,17 @@ model = dict(
         # are also learnt on P4/P5 (4 epochs: mAP 0.026 -> 0.035; quartered:
         # 0.002).
         regress_ranges=((-1, 32), (32, 64), (64, 128), (128, 256),
-                        (256, 1e8))))
+                        (256, 1e8)),
+        # FCOS's improvements (MMDetection's fcos_..._center-normbbox-
+        # centeronreg-giou config): positives near box centres, regression
+        # in units of the level's stride, centre-ness on the regression
+        # branch, GIoU. Here they turn 6 epochs' mAP 0.109 into 0.166.
+        center_sampling=True,
+        center_sample_radius=1.5,
+        norm_on_bbox=True,
+        centerness_on_reg=True,
+        conv_bias=True,
+        loss_bbox=dict(type='GIoULoss', loss_weight=1.0)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -66,17 +76,19 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
-# 6 epochs of the 1200 training images: 900 steps of 8 images (twice the
-# images of 12 epochs of 600 for the same steps: 4-epoch mAP 0.035 -> 0.038).
-max_epochs = 6
+# 8 epochs of the 1200 training images: 1200 steps of 8 images (7.5 min of
+# CAT training on a 2-core CPU; mAP 0.166 after 6 epochs, 0.233 after 8).
+max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-# From scratch, batch 8: AdamW 5e-4 (2e-3, 1e-3 and 3e-4 learnt slower here).
-optim_wrapper = dict(optimizer=dict(lr=5e-4), clip_grad=dict(max_norm=10.))
+# From scratch, batch 8: AdamW 1e-3 (8 epochs: 0.233; 5e-4: 0.200).
+optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=10.))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
-    # Cosine decay at every step (by epoch, 6 epochs would be 6 steps).
+    # Cosine decay at every step (stepped by epoch, the lr would change 8 times).
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
          eta_min=5e-6, convert_to_iter_based=True)
 ]
+# Seeded: a rerun on the same machine gives the same figures.
+randomness = dict(seed=0)
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=max_epochs))
