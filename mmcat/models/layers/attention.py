@@ -6,6 +6,7 @@ take part in attention, as in the authors' code), attend, and crop.
 Attention runs through ``F.scaled_dot_product_attention``, which picks a fused,
 memory-efficient kernel on both CPU and GPU.
 """
+from functools import partial
 from typing import Callable, Optional
 
 import torch
@@ -34,18 +35,24 @@ def relative_position_index(patch_size: int) -> torch.Tensor:
 
 def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
                           num_heads: int, scale: float, attn_drop: float,
-                          bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+                          bias: Optional[torch.Tensor] = None,
+                          inference: bool = False) -> torch.Tensor:
     """Multi-head self-attention over the token axis.
 
     Args:
         tokens: (S, L, D): S independent sequences of L tokens.
         bias: (1, num_heads, L, L) additive attention bias, or None (4-D:
             a 3-D mask sends CPU SDPA to its slow math path).
+        inference: CPU inference: the projections take
+            :func:`fast_path.linear`.
 
     Returns:
         (S, L, D).
     """
     s, l, d = tokens.shape
+    if inference:
+        qkv = partial(fast_path.linear, qkv)
+        proj = partial(fast_path.linear, proj)
     q, k, v = qkv(tokens).view(s, l, 3, num_heads, d // num_heads).permute(
         2, 0, 3, 1, 4).unbind(0)                               # S, heads, L, hd
     if bias is not None:
@@ -145,7 +152,8 @@ class InnerPatchAttention(BaseModule):
         out = _multi_head_attention(
             self.qkv, self.proj, tokens, self.num_heads, self.scale,
             self.attn_drop_rate if self.training else 0.,
-            self.relative_position_bias().unsqueeze(0))
+            self.relative_position_bias().unsqueeze(0),
+            fast_path.cpu_inference(self, tokens))
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:
@@ -214,7 +222,8 @@ class CrossPatchAttention(BaseModule):
         """(S, nP, N*N) channel sequences -> (S, nP, N*N)."""
         out = _multi_head_attention(
             self.qkv, self.proj, tokens, self.num_heads, self.scale,
-            self.attn_drop_rate if self.training else 0.)
+            self.attn_drop_rate if self.training else 0.,
+            inference=fast_path.cpu_inference(self, tokens))
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:

@@ -1,11 +1,14 @@
 """The CPU inference fast paths give the plain paths' results."""
 import pytest
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 import mmcat  # noqa: F401
 from mmcat.models.layers import (AttentionBlock, CrossPatchAttention,
                                  InnerPatchAttention)
 from mmcat.models.layers import fast_path
+from mmcat.models.layers.mlp import Mlp
 
 
 def _modules():
@@ -61,3 +64,46 @@ def test_chunk_budget_is_restored_and_checked():
     with pytest.raises(ValueError, match='chunk budget'):
         with fast_path.chunk_budget(0):
             pass
+
+
+@pytest.mark.parametrize('bias', [True, False])
+@pytest.mark.parametrize('gelu', [False, True])
+def test_linear_matches_the_plain_layer(bias, gelu):
+    """On a non-contiguous 3-D input, with and without bias and GELU."""
+    torch.manual_seed(0)
+    layer = nn.Linear(24, 40, bias=bias)
+    x = torch.randn(3, 10, 48)[..., ::2]
+    plain = layer(x)
+    plain = F.gelu(plain) if gelu else plain
+    with torch.no_grad():
+        fast = fast_path.linear(layer, x, gelu=gelu)
+    assert fast.shape == (3, 10, 40)
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('gelu', [False, True])
+def test_linear_under_bf16_autocast_runs_on_any_cpu(gelu):
+    """bf16 autocast gives autocast's dtype and values, whether or not this
+    CPU has oneDNN bf16 kernels (AVX2-only CPUs have none)."""
+    torch.manual_seed(0)
+    layer = nn.Linear(32, 64)
+    x = torch.randn(4, 32)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        plain = layer(x)
+        plain = F.gelu(plain) if gelu else plain
+        fast = fast_path.linear(layer, x, gelu=gelu)
+    assert fast.dtype == plain.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), plain.float(), atol=0.05,
+                               rtol=0.02)
+
+
+@pytest.mark.parametrize('act', ['GELU', 'ReLU'])
+def test_mlp_inference_matches_the_plain_path(act):
+    torch.manual_seed(0)
+    mlp = Mlp(16, 64, act_cfg=dict(type=act), drop_rate=0.5).eval()
+    x = torch.randn(2, 5, 16)
+    plain = mlp(x)                                      # autograd on
+    with torch.no_grad():
+        assert fast_path.cpu_inference(mlp, x)
+        fast = mlp(x)
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
