@@ -53,9 +53,12 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 600
+# 1200 steps of 8 images at AdamW 1e-3 (9 min of CAT training on a 2-core
+# CPU): mIoU 27.2, the shapes starting to be segmented; 600 steps at 5e-4
+# learnt wall and floor only (21.1; CE + Dice loss the same, 21.0).
+max_iters = 1200
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=5e-4))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', eta_min=0., power=1.0, begin=50, end=max_iters,
