@@ -155,6 +155,9 @@ def main() -> None:
           flush=True)
     untrained = evaluate_untrained(runs[0][1],
                                    osp.join(out_dir, 'cat_untrained'))
+    # An untrained detector has no detections above the score threshold:
+    # MMDetection's CocoMetric then returns nothing, i.e. an mAP of 0.
+    untrained = untrained or {headline: 0.0}
 
     from mmcat.utils.compare import compare_runs
     result = compare_runs(dirs, names=[n for n, _ in runs], out_dir=out_dir)
@@ -168,10 +171,8 @@ def main() -> None:
 
     print('\n' + result['text'])
     cat = summary['metrics'][runs[0][0]].get(headline)
-    # An untrained detector has no detections above the score threshold:
-    # the metric then returns nothing, i.e. 0.
     print(f'\n{headline}: CAT {cat}, untrained CAT '
-          f'{untrained.get(headline, 0.0)}, '
+          f'{untrained.get(headline)}, '
           + ', '.join(f'{n} {summary["metrics"][n].get(headline)}'
                       for n, _ in runs[1:]))
     print('training time: ' + ', '.join(f'{n} {t / 60:.1f} min'
