@@ -63,20 +63,20 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
 
 
 def _attend_in_chunks(module: nn.Module,
-                      attend: Callable[[torch.Tensor], torch.Tensor],
+                      attend: Callable[[torch.Tensor, bool], torch.Tensor],
                       tokens: torch.Tensor) -> torch.Tensor:
-    """``attend(tokens)``; on CPU inference over chunks of its independent
-    sequences (dim 0) sized so that their q, k and v stay in cache. Same
-    result as one call."""
+    """``attend(tokens, inference)``, ``inference`` telling whether this is
+    CPU inference; then over chunks of the independent sequences (dim 0)
+    sized so that their q, k and v stay in cache. Same result as one call."""
     if not fast_path.cpu_inference(module, tokens):
-        return attend(tokens)
+        return attend(tokens, False)
     step = fast_path.rows_per_chunk(
         3 * tokens[0].numel() * tokens.element_size(), tokens.shape[0])
     if step >= tokens.shape[0]:
-        return attend(tokens)
+        return attend(tokens, True)
     out = torch.empty_like(tokens)
     for i in range(0, tokens.shape[0], step):
-        out[i:i + step] = attend(tokens[i:i + step])
+        out[i:i + step] = attend(tokens[i:i + step], True)
     return out
 
 
@@ -147,13 +147,12 @@ class InnerPatchAttention(BaseModule):
         x = patch_reverse(out, self.patch_size, hw)
         return x[:, :h, :w]
 
-    def _attend(self, tokens: torch.Tensor) -> torch.Tensor:
+    def _attend(self, tokens: torch.Tensor, inference: bool) -> torch.Tensor:
         """(S, N*N, C) patches -> (S, N*N, C)."""
         out = _multi_head_attention(
             self.qkv, self.proj, tokens, self.num_heads, self.scale,
             self.attn_drop_rate if self.training else 0.,
-            self.relative_position_bias().unsqueeze(0),
-            fast_path.cpu_inference(self, tokens))
+            self.relative_position_bias().unsqueeze(0), inference)
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:
@@ -218,12 +217,12 @@ class CrossPatchAttention(BaseModule):
         x = channel_patch_reverse(out, self.patch_size, hw, c)
         return x[:, :h, :w]
 
-    def _attend(self, tokens: torch.Tensor) -> torch.Tensor:
+    def _attend(self, tokens: torch.Tensor, inference: bool) -> torch.Tensor:
         """(S, nP, N*N) channel sequences -> (S, nP, N*N)."""
         out = _multi_head_attention(
             self.qkv, self.proj, tokens, self.num_heads, self.scale,
             self.attn_drop_rate if self.training else 0.,
-            inference=fast_path.cpu_inference(self, tokens))
+            inference=inference)
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:
