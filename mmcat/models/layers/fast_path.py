@@ -85,7 +85,7 @@ def cpu_inference(module: nn.Module, x: torch.Tensor) -> bool:
 
 @lru_cache(maxsize=None)
 def onednn_linear_available(dtype: torch.dtype = torch.float32) -> bool:
-    """Whether oneDNN's linear kernel (and its fused GELU) runs in ``dtype``
+    """Whether oneDNN's linear kernel runs in ``dtype``
     on this CPU and agrees with ``F.linear`` (bf16 needs AVX512-BF16 or
     AMX: on AVX2-only CPUs oneDNN has no bf16 inner product)."""
     op = getattr(torch.ops.mkldnn, '_linear_pointwise', None)
@@ -97,21 +97,17 @@ def onednn_linear_available(dtype: torch.dtype = torch.float32) -> bool:
         tol = 1e-5 if dtype == torch.float32 else 5e-2
         return bool(
             torch.allclose(op(x, w, b, 'none', [], ''), F.linear(x, w, b),
-                           atol=tol, rtol=tol)
-            and torch.allclose(op(x, w, b, 'gelu', [], 'none'),
-                               F.gelu(F.linear(x, w, b)), atol=tol,
-                               rtol=tol))
+                           atol=tol, rtol=tol))
     except Exception:  # noqa: BLE001 - any failure means "not available"
         return False
 
 
-def linear(layer: nn.Linear, x: torch.Tensor,
-           gelu: bool = False) -> torch.Tensor:
-    """``layer(x)``, then the exact GELU if ``gelu``, for CPU inference.
+def linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` for CPU inference.
 
-    Runs oneDNN's linear kernel (GELU fused into it) in fp32, or in the
-    autocast dtype under CPU autocast (as ``F.linear`` would), where this
-    CPU supports it; otherwise the plain ops. Callers decide with
+    Runs oneDNN's linear kernel in fp32, or in the autocast dtype under CPU
+    autocast (as ``F.linear`` would), where this CPU supports it; otherwise
+    the plain layer. Callers decide with
     :func:`cpu_inference`: the kernel has no backward.
 
     Args:
@@ -128,9 +124,5 @@ def linear(layer: nn.Linear, x: torch.Tensor,
             and onednn_linear_available(dtype)):
         x, w = x.to(dtype), w.to(dtype)
         b = b.to(dtype) if b is not None else None
-        if gelu:
-            return torch.ops.mkldnn._linear_pointwise(
-                x, w, b, 'gelu', [], 'none')
         return torch.ops.mkldnn._linear_pointwise(x, w, b, 'none', [], '')
-    out = layer(x)
-    return F.gelu(out) if gelu else out
+    return layer(x)
