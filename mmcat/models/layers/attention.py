@@ -53,13 +53,49 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
     if inference:
         qkv = partial(fast_path.linear, qkv)
         proj = partial(fast_path.linear, proj)
-    q, k, v = qkv(tokens).view(s, l, 3, num_heads, d // num_heads).permute(
-        2, 0, 3, 1, 4).unbind(0)                               # S, heads, L, hd
+    qkv_out = qkv(tokens).view(s, l, 3, num_heads, d // num_heads)
     if bias is not None:
-        bias = bias.to(q.dtype)
+        bias = bias.to(qkv_out.dtype)
+    if inference and l <= _MAX_BMM_TOKENS:
+        return proj(_attend_per_head(qkv_out, scale, bias))
+    q, k, v = qkv_out.permute(2, 0, 3, 1, 4).unbind(0)       # S, heads, L, hd
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=bias, dropout_p=attn_drop, scale=scale)
     return proj(out.transpose(1, 2).reshape(s, l, d))
+
+
+#: Up to this many tokens per sequence, CPU inference attends head by head
+#: with batched matrix products on strided views of the q/k/v projection
+#: instead of SDPA: for IPSA's 49-token patches 1.2-1.3x faster (CAT-S,
+#: 800x1344, every stage), for 96 tokens 1.1x; at 200 or more SDPA wins.
+_MAX_BMM_TOKENS = 128
+
+
+def _attend_per_head(qkv: torch.Tensor,
+                     scale: float,
+                     bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``softmax(q k^T * scale + bias) v`` without dropout, one head at a time.
+
+    Args:
+        qkv: (S, L, 3, heads, hd), the q/k/v projection viewed by head.
+        bias: (1, heads, L, L) or None.
+
+    Returns:
+        (S, L, heads * hd), heads concatenated as the output projection
+        expects.
+    """
+    s, l, _, num_heads, hd = qkv.shape
+    out = qkv.new_empty(s, l, num_heads, hd)
+    for h in range(num_heads):
+        q, k, v = qkv[:, :, 0, h], qkv[:, :, 1, h], qkv[:, :, 2, h]  # S, L, hd
+        if bias is None:
+            attn = torch.bmm(q, k.transpose(1, 2)).mul_(scale)
+        else:
+            attn = torch.baddbmm(bias[0, h].expand(s, l, l), q,
+                                 k.transpose(1, 2), alpha=scale)
+        torch.softmax(attn, -1, out=attn)
+        out[:, :, h] = torch.bmm(attn, v)
+    return out.view(s, l, num_heads * hd)
 
 
 def _attend_in_chunks(module: nn.Module,

@@ -2,11 +2,13 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import mmcat  # noqa: F401
 from mmcat.models.layers import (AttentionBlock, CrossPatchAttention,
                                  InnerPatchAttention)
 from mmcat.models.layers import fast_path
+from mmcat.models.layers.attention import _MAX_BMM_TOKENS, _attend_per_head
 from mmcat.models.layers.mlp import Mlp
 
 
@@ -29,6 +31,33 @@ def test_chunked_inference_matches_the_plain_path(name, budget):
     plain = module(x)                     # autograd on: the plain path
     assert plain.requires_grad
     with torch.no_grad(), fast_path.chunk_budget(budget, min_split_bytes=0):
+        fast = module(x)
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('heads,bias', [(1, False), (4, True), (4, False)])
+def test_per_head_attention_equals_sdpa(heads, bias):
+    """The head-by-head batched products that CPU inference takes for short
+    sequences give SDPA's result, with and without IPSA's bias."""
+    torch.manual_seed(0)
+    s, l, hd = 5, 49, 8
+    qkv = torch.randn(s, l, 3, heads, hd)
+    mask = torch.randn(1, heads, l, l) if bias else None
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                              scale=0.3)
+    out = _attend_per_head(qkv, 0.3, mask)
+    torch.testing.assert_close(
+        out, expected.transpose(1, 2).reshape(s, l, heads * hd))
+
+
+def test_cpsa_inference_over_many_patches_matches_the_plain_path():
+    """More patches than the per-head path takes (SDPA on CPU inference)."""
+    assert (84 // 7) * (98 // 7) > _MAX_BMM_TOKENS
+    module = CrossPatchAttention(patch_size=7).eval()
+    x = torch.randn(1, 84, 98, 3)
+    plain = module(x)
+    with torch.no_grad():
         fast = module(x)
     torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
 
