@@ -48,11 +48,12 @@ if __name__ == '__main__':
 
 import torch  # noqa: E402  (after the OpenMP policy is set)
 
-from mmcat.utils.backbone_bench import (BenchConfig,  # noqa: E402
-                                        bf16_supported, canonical_model_name,
+from mmcat.utils.backbone_bench import (MALLOC_MODES,  # noqa: E402
+                                        BenchConfig, bf16_supported,
+                                        canonical_model_name,
                                         check_claims, format_claims,
-                                        parse_size, run_benchmark,
-                                        to_markdown)
+                                        parse_size, retain_freed_memory,
+                                        run_benchmark, to_markdown)
 
 
 def _csv(text: str) -> List[str]:
@@ -106,6 +107,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'ops wait whole scheduler slices (CAT-T at 64x64: '
                         '20x slower with 2 threads); on a dedicated machine '
                         'active can be a little faster')
+    parser.add_argument('--malloc', choices=MALLOC_MODES, default='default',
+                        help='default: glibc as it comes (large blocks are '
+                        'mmapped and returned on free, so big temporaries '
+                        'page-fault on every call); retain: glibc keeps '
+                        'freed memory for reuse, as jemalloc/tcmalloc do '
+                        '(what a tuned CPU deployment sees)')
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: 64x64, cat_t + ref_t, 2 rounds, '
                         '256^3 GEMM (explicit --models/--sizes still win)')
@@ -133,6 +140,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     policy = set_omp_wait_policy(argv)
     args = parse_args(argv)
+    malloc = 'glibc default'
+    if args.malloc == 'retain' and not args.from_json:
+        try:
+            malloc = 'glibc, freed memory retained (' + \
+                retain_freed_memory() + ')'
+        except RuntimeError as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 2
     device = args.device
     if device.startswith('cuda') and not torch.cuda.is_available():
         print('CUDA is not available', file=sys.stderr)
@@ -160,6 +175,7 @@ def main(argv=None) -> int:
             (argv if argv is not None else sys.argv[1:]))
         result['command'] = command
         result['machine']['omp_wait_policy'] = policy
+        result['machine']['malloc'] = malloc
     claims = check_claims(result)
     result['claims'] = [dict(claim=c, passed=ok, measured=m)
                         for c, ok, m in claims]
