@@ -35,6 +35,20 @@ def test_chunked_inference_matches_the_plain_path(name, budget):
     torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('rows_per_band', [1, 2, 3])
+def test_ipsa_bands_of_patch_rows_match_the_plain_path(rows_per_band):
+    """IPSA's CPU inference over bands of patch rows: 23 rows are 4 patch
+    rows (the last one padded), split 1+1+1+1, 2+2 and 3+1; batch 2."""
+    module = _modules()['ipsa'].eval()
+    x = torch.randn(2, 23, 30, 32)
+    plain = module(x)
+    per_patch = 3 * 49 * 32 * 4                       # q, k, v bytes
+    budget = rows_per_band * 2 * 5 * per_patch        # batch x patch columns
+    with torch.no_grad(), fast_path.chunk_budget(budget, min_split_bytes=0):
+        fast = module(x)
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize('heads,bias', [(1, False), (4, True), (4, False)])
 def test_per_head_attention_equals_sdpa(heads, bias):
     """The head-by-head batched products that CPU inference takes for short
