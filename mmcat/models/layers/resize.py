@@ -47,11 +47,17 @@ def bicubic_resize_nhwc(table: torch.Tensor,
     if table.dim() != 4 or table.shape[0] != 1:
         raise ValueError(f'bicubic_resize_nhwc expects a (1, C, h0, w0) '
                          f'table, got shape {tuple(table.shape)}')
+    device = table.device.type
+    if torch.amp.is_autocast_available(device):
+        with torch.autocast(device, enabled=False):
+            return _resize_nhwc(table, size)
+    return _resize_nhwc(table, size)
+
+
+def _resize_nhwc(table: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     _, c, h0, w0 = table.shape
     h, w = size
-    with torch.autocast(table.device.type, enabled=False):
-        a_h = bicubic_matrix(h0, h, table.device, table.dtype)   # H, h0
-        a_w = bicubic_matrix(w0, w, table.device, table.dtype)   # W, w0
-        rows = a_h @ table[0].permute(1, 2, 0).reshape(h0, w0 * c)
-        out = a_w @ rows.view(h, w0, c)                          # H, W, C
-    return out.unsqueeze(0)
+    a_h = bicubic_matrix(h0, h, table.device, table.dtype)       # H, h0
+    a_w = bicubic_matrix(w0, w, table.device, table.dtype)       # W, w0
+    rows = a_h @ table[0].permute(1, 2, 0).reshape(h0, w0 * c)   # H, w0*C
+    return (a_w @ rows.view(h, w0, c)).unsqueeze(0)              # 1, H, W, C

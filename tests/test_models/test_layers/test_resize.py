@@ -44,3 +44,9 @@ def test_stays_in_table_dtype_under_autocast():
 def test_rejects_a_batch_of_tables():
     with pytest.raises(ValueError, match=r'\(1, C, h0, w0\)'):
         bicubic_resize_nhwc(torch.randn(2, 3, 4, 4), (8, 8))
+
+
+def test_runs_on_a_device_without_autocast():
+    """Shape inference on the meta device (no autocast there)."""
+    out = bicubic_resize_nhwc(torch.empty(1, 4, 6, 6, device='meta'), (9, 5))
+    assert out.shape == (1, 9, 5, 4) and out.device.type == 'meta'
