@@ -28,6 +28,10 @@ What one run measures, for every input size:
 * **ratios** (against the reference, bf16 against fp32) are medians of the
   per-round ratios: both calls of a pair ran within one round, so slow drifts
   of the machine's load cancel.
+* **the allocator** it ran with: glibc's default, which returns large blocks
+  to the kernel so that big temporaries page-fault on every call, or glibc
+  keeping freed memory (``--malloc retain``, :func:`retain_freed_memory`).
+  Ratios against the transcription depend on it (docs/benchmark.md).
 * **agreement** of every CAT with its reference, loaded with the same
   weights (``cat_converter`` + ``CAT.load_pretrained``): max abs difference
   of all outputs against the fp32 reference.
