@@ -66,8 +66,9 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
 
 #: Up to this many tokens per sequence, CPU inference attends head by head
 #: with batched matrix products on strided views of the q/k/v projection
-#: instead of SDPA: for IPSA's 49-token patches 1.2-1.3x faster (CAT-S,
-#: 800x1344, every stage), for 96 tokens 1.1x; at 200 or more SDPA wins.
+#: instead of SDPA: for IPSA's 49-token patches 1.3x faster at CAT-S's
+#: stages 1-3 (800x1344), 1.03x at stage 4; for 96 tokens 1.1x; at 200 or
+#: more SDPA wins.
 _MAX_BMM_TOKENS = 128
 
 
