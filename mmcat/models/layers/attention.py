@@ -56,7 +56,7 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
     qkv_out = qkv(tokens).view(s, l, 3, num_heads, d // num_heads)
     if bias is not None:
         bias = bias.to(qkv_out.dtype)
-    if inference and l <= _MAX_BMM_TOKENS:
+    if inference and l <= _MAX_BMM_TOKENS and s >= _MIN_BMM_SEQUENCES:
         return proj(_attend_per_head(qkv_out, scale, bias))
     q, k, v = qkv_out.permute(2, 0, 3, 1, 4).unbind(0)       # S, heads, L, hd
     out = F.scaled_dot_product_attention(
@@ -64,12 +64,15 @@ def _multi_head_attention(qkv: nn.Linear, proj: nn.Linear, tokens: torch.Tensor,
     return proj(out.transpose(1, 2).reshape(s, l, d))
 
 
-#: Up to this many tokens per sequence, CPU inference attends head by head
-#: with batched matrix products on strided views of the q/k/v projection
-#: instead of SDPA: for IPSA's 49-token patches 1.3x faster at CAT-S's
-#: stages 1-3 (800x1344), 1.03x at stage 4; for 96 tokens 1.1x; at 200 or
-#: more SDPA wins.
+#: Up to this many tokens per sequence and from this many sequences on, CPU
+#: inference attends head by head with batched matrix products on strided
+#: views of the q/k/v projection instead of SDPA: for IPSA's 49-token
+#: patches 1.3x faster at CAT-S's stages 1-3 (800x1344), 1.03x at stage 4;
+#: for 96 tokens 1.1x; at 200 tokens or more SDPA wins, and for fewer than
+#: 16 sequences the per-head calls cost more than they save (1 patch of 24
+#: heads: 6x SDPA's time; 224x224 and smaller inputs).
 _MAX_BMM_TOKENS = 128
+_MIN_BMM_SEQUENCES = 16
 
 
 def _attend_per_head(qkv: torch.Tensor,
