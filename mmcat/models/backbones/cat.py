@@ -22,10 +22,10 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from ...registry import MODELS
-from ..layers import fast_path
+from ..layers import cpu_inference as cpu_kernels
 from ..layers.blocks import CrossAttentionBlock
+from ..layers.cpu_inference import CPUInferencePolicy
 from ..layers.embed import PatchEmbed, PatchProjection
-from ..layers.resize import bicubic_resize_nhwc
 from ..utils.ckpt_convert import cat_converter
 
 
@@ -100,15 +100,18 @@ class CAT(BaseModule):
             ``frozen_stages`` stages with their outputs' norms; -1: none.
         with_cp: gradient checkpointing of every attention block.
         ffn_with_cp: recompute only the MLPs in backward (selective
-            activation recomputation): at 800x1344 it cuts a training step's
-            peak memory from 0.8x to 0.5x of the paper's transcription for
-            about a third more forward multiply-adds in backward
-            (docs/benchmark.md; ``with_cp``: 0.37x). Ignored under
-            ``with_cp``.
+            activation recomputation: most of a block's activation memory for
+            a third of its forward multiply-adds). Ignored under ``with_cp``.
         norm_cfg: norm config (LayerNorm over channels).
         act_cfg: MLP activation config.
         embed_conv_cfg: conv config of the patch embedding (``None``: Conv2d).
         projection_conv_cfg: conv config of the patch projections' reduction.
+        cpu_inference: run eval-mode, no-grad forwards on the CPU through
+            the cache-sized kernels of
+            :mod:`~mmcat.models.layers.cpu_inference` (same results as the
+            plain path): True (default policy), a dict of
+            :class:`~mmcat.models.layers.cpu_inference.CPUInferencePolicy`
+            fields, or False (always the plain path).
         pretrained: shorthand for ``init_cfg=dict(type='Pretrained',
             checkpoint=pretrained)`` (MMSegmentation's segmentors pass their
             ``pretrained`` down to the backbone).
@@ -153,6 +156,7 @@ class CAT(BaseModule):
                  act_cfg: dict = dict(type='GELU'),
                  embed_conv_cfg: Optional[dict] = None,
                  projection_conv_cfg: Optional[dict] = None,
+                 cpu_inference: Union[bool, dict] = True,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if pretrained is not None:
@@ -177,6 +181,10 @@ class CAT(BaseModule):
         self.frozen_stages = frozen_stages
         self.use_abs_pos_embed = use_abs_pos_embed
         self.num_features = [embed_dims * 2**i for i in range(num_stages)]
+        self.cpu_inference: Optional[CPUInferencePolicy] = (
+            CPUInferencePolicy(**cpu_inference)
+            if isinstance(cpu_inference, dict) else
+            CPUInferencePolicy() if cpu_inference else None)
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims,
                                       embed_patch_size, embed_conv_cfg,
@@ -287,13 +295,18 @@ class CAT(BaseModule):
         """(B, in_channels, H, W) -> tuple of (B, C_i, H_i, W_i), one per
         ``out_indices``."""
         self._check_input(x)
+        policy = cpu_kernels.policy_for(self, x)
         x = self.patch_embed(x)                                 # B, h, w, C
         if self.use_abs_pos_embed:
-            x = x + self.resized_pos_embed(x.shape[1:3]).to(x.dtype)
+            hw = x.shape[1:3]
+            pos = (self.resized_pos_embed(hw) if policy is None else
+                   cpu_kernels.resized_pos_embed(self.absolute_pos_embed, hw))
+            x = x + pos.to(x.dtype)
         x = self.drop_after_pos(x)
         outs = []
         for i, stage in enumerate(self.stages):
-            out, x = stage(x)
+            out, x = (stage(x) if policy is None else
+                      cpu_kernels.stage_forward(stage, x, policy))
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(out)
                 outs.append(out.permute(0, 3, 1, 2).contiguous())
@@ -302,14 +315,10 @@ class CAT(BaseModule):
     def resized_pos_embed(self, hw: Tuple[int, int]) -> torch.Tensor:
         """The position table resized bicubically to ``hw``: (1, h, w, C)."""
         pos = self.absolute_pos_embed
-        if tuple(pos.shape[2:]) == tuple(hw):
-            return pos.permute(0, 2, 3, 1)
-        if fast_path.traced_or_counted():
-            # FLOP counters and tracers see the op the paper's cost omits
+        if tuple(pos.shape[2:]) != tuple(hw):
             pos = F.interpolate(pos, size=tuple(hw), mode='bicubic',
                                 align_corners=False)
-            return pos.permute(0, 2, 3, 1)
-        return bicubic_resize_nhwc(pos, tuple(hw))
+        return pos.permute(0, 2, 3, 1)
 
     # -------------------------------------------------------------- freezing
     def _frozen_modules(self) -> List[nn.Module]:

@@ -8,7 +8,6 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
-from . import fast_path
 from .attention import CrossPatchAttention, InnerPatchAttention
 from .mlp import Mlp
 
@@ -64,27 +63,14 @@ class AttentionBlock(BaseModule):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x)))
-        if fast_path.cpu_inference(self, x):
-            return self._ffn_residual_chunked_(x)
         if self.ffn_with_cp and x.requires_grad:
             return x + self.drop_path(
-                cp.checkpoint(self._ffn, x, use_reentrant=False))
-        return x + self.drop_path(self._ffn(x))
+                cp.checkpoint(self.ffn, x, use_reentrant=False))
+        return x + self.drop_path(self.ffn(x))
 
-    def _ffn(self, x: torch.Tensor) -> torch.Tensor:
+    def ffn(self, x: torch.Tensor) -> torch.Tensor:
+        """``MLP(LN(x))``: (..., C) -> (..., C)."""
         return self.mlp(self.norm2(x))
-
-    def _ffn_residual_chunked_(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + MLP(LN(x))`` in place, over chunks of tokens whose hidden
-        activations fit in cache (CPU inference; ``x`` is this block's own
-        intermediate, so writing into it is safe)."""
-        tokens = x.view(-1, x.shape[-1])
-        step = fast_path.rows_per_chunk(
-            self.mlp.fc1.out_features * x.element_size(), tokens.shape[0])
-        for i in range(0, tokens.shape[0], step):
-            part = tokens[i:i + step]
-            part += self.mlp(self.norm2(part))
-        return x
 
 
 class CrossAttentionBlock(BaseModule):

@@ -6,14 +6,9 @@ import torch.nn as nn
 from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 
-from . import fast_path
-
 
 class Mlp(BaseModule):
     """Linear(C -> hidden) -> activation -> dropout -> Linear(hidden -> C) -> dropout.
-
-    On CPU inference (no autograd, eval) both linear layers run through
-    :func:`fast_path.linear` (oneDNN); results are the same.
 
     Args:
         in_features: C.
@@ -37,15 +32,4 @@ class Mlp(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., C) -> (..., C)."""
-        if fast_path.cpu_inference(self, x):
-            return self._forward_inference(x)
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """CPU inference (dropout is off): oneDNN's linear kernels.
-
-        oneDNN's GELU fused into fc1 was slower than a separate GELU at
-        every CAT-S stage (stage 4 at 800x1344: 1.08x against 0.98x the
-        transcription's time), so the activation stays separate."""
-        return fast_path.linear(self.fc2,
-                                self.act(fast_path.linear(self.fc1, x)))

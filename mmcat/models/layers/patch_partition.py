@@ -8,8 +8,6 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-from . import fast_path
-
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad H and W on the right/bottom up to a multiple of ``multiple``.
@@ -76,18 +74,8 @@ def channel_patch_partition(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     b, hp, wp, c = x.shape
     n = patch_size
     nh, nw = hp // n, wp // n
-    x = x.view(b, nh, n, nw, n, c)
-    if (x.requires_grad or x.device.type != 'cpu'
-            or fast_path.traced_or_counted() or nh == 1):
-        return x.permute(0, 5, 1, 3, 2, 4).reshape(b * c, nh * nw, n * n)
-    # CPU without autograd: a transposition of the map, copied one row of
-    # patches at a time so that each row stays in cache while every channel
-    # is read from it (one strided pass over the whole map re-reads each
-    # cache line per channel: CAT-S stage 1 at 800x1344, 34 ms against 12).
-    out = x.new_empty(b, c, nh, nw, n, n)
-    for i in range(nh):
-        out[:, :, i].copy_(x[:, i].permute(0, 4, 2, 1, 3))
-    return out.view(b * c, nh * nw, n * n)
+    x = x.view(b, nh, n, nw, n, c).permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(b * c, nh * nw, n * n)
 
 
 def channel_patch_reverse(tokens: torch.Tensor, patch_size: int,
