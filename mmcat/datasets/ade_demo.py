@@ -4,8 +4,8 @@ from __future__ import annotations
 from mmseg.datasets import ADE20KDataset
 from mmseg.registry import DATASETS
 
+from .classes import ade_classes, class_palette
 from .missing import check_data_exists
-from .synthetic import ade_classes, class_palette
 
 __all__ = ['ADE20KDemoDataset']
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
+from .classes import class_palette, shape_classes
 from .missing import check_data_exists
-from .synthetic import class_palette, shape_classes
 
 __all__ = ['CocoDemoDataset']
 
