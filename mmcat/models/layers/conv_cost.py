@@ -232,28 +232,34 @@ def conv_cost(module: nn.Module, input_shape: Sequence[int]) -> ConvCost:
                     f'rules exist for: {", ".join(known)}')
 
 
+def _kernel_cost(module: nn.Module, n: int, out: Sequence[int],
+                 positions: int) -> ConvCost:
+    """Cost of a (transposed) convolution whose every weight meets one input
+    value at each of ``positions`` places per sample."""
+    weights = module.in_channels * (module.out_channels //
+                                    module.groups) * prod(module.kernel_size)
+    bias = module.out_channels if module.bias is not None else 0
+    return ConvCost((n, module.out_channels, *out), weights + bias,
+                    n * positions * weights)
+
+
 @conv_cost.register(nn.Conv1d)
 @conv_cost.register(nn.Conv2d)
 @conv_cost.register(nn.Conv3d)
 def _conv_nd_cost(module: nn.Conv2d, input_shape: Sequence[int]) -> ConvCost:
     dims = len(module.kernel_size)
     n, _, *size = _input_shape(module, input_shape, dims, module.in_channels)
-    if isinstance(module.padding, str):  # 'same' (stride 1) or 'valid'
-        out = size if module.padding == 'same' else [
-            conv_output_size(i, k, s, 0, d) for i, k, s, d in zip(
-                size, module.kernel_size, module.stride, module.dilation)
-        ]
+    if module.padding == 'same':  # stride 1
+        out = size
     else:
+        padding = [0] * dims if module.padding == 'valid' else module.padding
         out = [
             conv_output_size(i, k, s, p, d)
             for i, k, s, p, d in zip(size, module.kernel_size, module.stride,
-                                     module.padding, module.dilation)
+                                     padding, module.dilation)
         ]
-    per_output = module.in_channels // module.groups * prod(module.kernel_size)
-    weights = module.out_channels * per_output
-    bias = module.out_channels if module.bias is not None else 0
-    return ConvCost((n, module.out_channels, *out), weights + bias,
-                    n * module.out_channels * prod(out) * per_output)
+    # gather form: each output value meets k taps of Cin/g channels
+    return _kernel_cost(module, n, out, prod(out))
 
 
 @conv_cost.register(nn.ConvTranspose1d)
@@ -270,11 +276,7 @@ def _conv_transpose_nd_cost(module: nn.ConvTranspose2d,
                                      module.output_padding)
     ]
     # scatter form: each input value meets k taps of Cout/g filters
-    per_input = module.out_channels // module.groups * prod(module.kernel_size)
-    weights = module.in_channels * per_input
-    bias = module.out_channels if module.bias is not None else 0
-    return ConvCost((n, module.out_channels, *out), weights + bias,
-                    n * module.in_channels * prod(size) * per_input)
+    return _kernel_cost(module, n, out, prod(size))
 
 
 @conv_cost.register(nn.Sequential)

@@ -4,9 +4,10 @@ Every class here is registered in mmengine's root ``MODELS`` registry, where
 ``mmcv.cnn.build_conv_layer`` and ``ConvModule`` look up ``conv_cfg['type']``
 (also under mmdet's and mmseg's default scopes). Each 2-D primitive takes the
 ``nn.Conv2d`` signature ``(in_channels, out_channels, kernel_size, stride=1,
-padding=0, dilation=1, groups=1, bias=True)``, maps (B, in_channels, H, W) to
-the same (B, out_channels, H', W') as ``nn.Conv2d`` with those arguments, and
-exposes the attributes ``ConvModule`` reads (``in_channels``, ``kernel_size``,
+padding=0, dilation=1, groups=1, bias=True)``, declared and checked once in
+:class:`~.conv_base.ConvKind`, maps (B, in_channels, H, W) to the same
+(B, out_channels, H', W') as ``nn.Conv2d`` with those arguments, and exposes
+the attributes ``ConvModule`` reads (``in_channels``, ``kernel_size``,
 ``stride``, ``padding``, ``dilation``, ``groups``, ``transposed`` ...).
 
 Kinds already in torch/mmcv are not re-registered: standard 2-D (``'Conv2d'``
@@ -32,21 +33,17 @@ full convolution whose kernel factorises accordingly (zero padding commutes
 with bias-free steps). Their sub-layers keep torch's default initialisation
 (``ConvModule`` only re-initialises a conv that has a ``weight`` of its own).
 """
-import inspect
 from collections import OrderedDict
-from dataclasses import dataclass
-from math import gcd
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmcat.registry import MODELS
+from .conv_base import Conv2dArgs, ConvKind, ConvStandIn, Size2, int_pair
 from .conv_cost import ConvCost, conv_cost, conv_output_size
 from .space_to_depth import space_to_depth
-
-Size2 = Union[int, Tuple[int, int]]
 
 __all__ = [
     'PointwiseConv2d', 'DilatedConv2d', 'GroupedConv2d',
@@ -58,152 +55,22 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# Argument checks: every message names the class, the field and what is allowed
-# --------------------------------------------------------------------------
-def _allowed_args(cls: type) -> List[str]:
-    params = inspect.signature(cls.__init__).parameters
-    return [
-        p.name for p in params.values()
-        if p.name != 'self' and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-
-
-def _reject_unknown(cls: type, unknown: Dict[str, Any]) -> None:
-    if unknown:
-        raise TypeError(
-            f'{cls.__name__} got unexpected argument(s) '
-            f'{", ".join(map(repr, sorted(unknown)))}; allowed: '
-            f'{", ".join(_allowed_args(cls))}')
-
-
-def _int(owner: str, name: str, value: Any, minimum: int) -> int:
-    if (not isinstance(value, int) or isinstance(value, bool)
-            or value < minimum):
-        raise ValueError(
-            f'{owner}: {name} must be an int >= {minimum}, got {value!r}')
-    return value
-
-
-def _int_pair(owner: str, name: str, value: Any,
-              minimum: int) -> Tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else value
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-            for v in pair)):
-        raise ValueError(f'{owner}: {name} must be an int >= {minimum} or a '
-                         f'pair of them, got {value!r}')
-    return int(pair[0]), int(pair[1])
-
-
-def _divisors(n: int) -> List[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _check_groups(owner: str, groups: Any, **channels: int) -> int:
-    groups = _int(owner, 'groups', groups, 1)
-    bad = {k: v for k, v in channels.items() if v % groups}
-    if bad:
-        common = 0
-        for v in channels.values():
-            common = gcd(common, v)
-        names = ' and '.join(f'{k}={v}' for k, v in channels.items())
-        raise ValueError(
-            f'{owner}: groups={groups} must divide {names}; allowed groups: '
-            f'{_divisors(common)}')
-    return groups
-
-
-@dataclass(frozen=True)
-class _Conv2dArgs:
-    """The ``nn.Conv2d`` arguments, checked, with spatial ones as pairs."""
-    in_channels: int
-    out_channels: int
-    kernel_size: Tuple[int, int]
-    stride: Tuple[int, int]
-    padding: Tuple[int, int]
-    dilation: Tuple[int, int]
-    groups: int
-    bias: bool
-
-
-def _conv2d_args(cls: type, in_channels: Any, out_channels: Any,
-                 kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-                 groups: Any, bias: Any,
-                 unknown: Dict[str, Any]) -> _Conv2dArgs:
-    owner = cls.__name__
-    _reject_unknown(cls, unknown)
-    in_channels = _int(owner, 'in_channels', in_channels, 1)
-    out_channels = _int(owner, 'out_channels', out_channels, 1)
-    if isinstance(padding, str):
-        raise ValueError(f'{owner}: padding must be an int >= 0 or a pair of '
-                         f'them (string padding is only for nn.Conv2d '
-                         f'kinds), got {padding!r}')
-    if not isinstance(bias, bool):
-        raise ValueError(f'{owner}: bias must be True or False, got {bias!r}')
-    return _Conv2dArgs(
-        in_channels=in_channels,
-        out_channels=out_channels,
-        kernel_size=_int_pair(owner, 'kernel_size', kernel_size, 1),
-        stride=_int_pair(owner, 'stride', stride, 1),
-        padding=_int_pair(owner, 'padding', padding, 0),
-        dilation=_int_pair(owner, 'dilation', dilation, 1),
-        groups=_check_groups(
-            owner, groups, in_channels=in_channels,
-            out_channels=out_channels),
-        bias=bias)
-
-
-# --------------------------------------------------------------------------
 # Single-layer kinds: nn.Conv2d with checked arguments
 # --------------------------------------------------------------------------
-class _CheckedConv2d(nn.Conv2d):
+class _CheckedConv2d(ConvKind, nn.Conv2d):
     """``nn.Conv2d`` whose bad arguments raise errors naming the field."""
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: Size2,
-                 stride: Size2 = 1,
-                 padding: Union[Size2, str] = 0,
-                 dilation: Size2 = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 padding_mode: str = 'zeros',
-                 device: Optional[torch.device] = None,
-                 dtype: Optional[torch.dtype] = None,
-                 **kwargs: Any) -> None:
-        owner = type(self).__name__
-        string_padding = isinstance(padding, str)
-        if string_padding and padding not in ('same', 'valid'):
-            raise ValueError(f"{owner}: padding must be an int, a pair, "
-                             f"'same' or 'valid', got {padding!r}")
-        args = _conv2d_args(type(self), in_channels, out_channels,
-                            kernel_size, stride,
-                            0 if string_padding else padding, dilation,
-                            groups, bias, kwargs)
-        modes = ('zeros', 'reflect', 'replicate', 'circular')
-        if padding_mode not in modes:
-            raise ValueError(f'{owner}: padding_mode must be one of {modes}, '
-                             f'got {padding_mode!r}')
-        self._check_kind(args)
-        super().__init__(
-            args.in_channels,
-            args.out_channels,
-            args.kernel_size,
-            stride=args.stride,
-            padding=padding if string_padding else args.padding,
-            dilation=args.dilation,
-            groups=args.groups,
-            bias=args.bias,
-            padding_mode=padding_mode,
-            device=device,
-            dtype=dtype)
+    extra_args = dict(padding_mode='zeros', device=None, dtype=None)
+    string_padding = True
 
-    def _check_kind(self, args: _Conv2dArgs) -> None:
-        """Raise ValueError if ``args`` do not describe this kind."""
+    def _build(self, args: Conv2dArgs) -> None:
+        nn.Conv2d.__init__(self, args.in_channels, args.out_channels,
+                           args.kernel_size, args.stride, args.padding,
+                           args.dilation, args.groups, args.bias,
+                           **args.extra)
 
 
-def _require_1x1(owner: str, args: _Conv2dArgs) -> None:
+def _require_1x1(owner: str, args: Conv2dArgs) -> None:
     if args.kernel_size != (1, 1):
         raise ValueError(f'{owner}: kernel_size must be 1 (a 1x1 conv), got '
                          f'{args.kernel_size}; use Conv2d for k x k')
@@ -217,24 +84,13 @@ class PointwiseConv2d(_CheckedConv2d):
     ``groups`` 1 (see :class:`PointwiseGroupedConv2d`).
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: Size2 = 1,
-                 stride: Size2 = 1,
-                 padding: Union[Size2, str] = 0,
-                 dilation: Size2 = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 padding_mode: str = 'zeros',
-                 device: Optional[torch.device] = None,
-                 dtype: Optional[torch.dtype] = None,
-                 **kwargs: Any) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride,
-                         padding, dilation, groups, bias, padding_mode, device,
-                         dtype, **kwargs)
+    def __init__(self, in_channels: int, out_channels: int,
+                 kernel_size: Size2 = 1, *args: Any, **kwargs: Any) -> None:
+        """The ``nn.Conv2d`` arguments, ``kernel_size`` defaulting to 1."""
+        super().__init__(in_channels, out_channels, kernel_size, *args,
+                         **kwargs)
 
-    def _check_kind(self, args: _Conv2dArgs) -> None:
+    def _check_kind(self, args: Conv2dArgs) -> None:
         _require_1x1(type(self).__name__, args)
         if args.groups != 1:
             raise ValueError(f'PointwiseConv2d: groups must be 1, got '
@@ -249,9 +105,8 @@ class PointwiseGroupedConv2d(PointwiseConv2d):
     ``(B, Cin, H, W) -> (B, Cout, H', W')``; ``kernel_size`` must be 1.
     """
 
-    def _check_kind(self, args: _Conv2dArgs) -> None:
+    def _check_kind(self, args: Conv2dArgs) -> None:
         _require_1x1(type(self).__name__, args)
-
 
 @MODELS.register_module()
 class DilatedConv2d(_CheckedConv2d):
@@ -283,30 +138,36 @@ class GroupedConv2d(_CheckedConv2d):
 # --------------------------------------------------------------------------
 # Composite kinds: a sequence of torch layers standing in for one nn.Conv2d
 # --------------------------------------------------------------------------
-class _CompositeConv2d(nn.Sequential):
+class _CompositeConv2d(ConvStandIn, nn.Sequential):
     """Base of the composite kinds: ``nn.Sequential`` (so its cost is the sum
     of its parts) carrying the ``nn.Conv2d`` attributes of what it replaces.
     """
 
-    transposed = False
-    output_padding = (0, 0)
+    def _build(self, args: Conv2dArgs) -> None:
+        nn.Sequential.__init__(self, self._layers(args))
+        self._store(args)
 
-    def __init__(self, layers: 'OrderedDict[str, nn.Module]',
-                 args: _Conv2dArgs) -> None:
-        super().__init__(layers)
-        self.in_channels = args.in_channels
-        self.out_channels = args.out_channels
-        self.kernel_size = args.kernel_size
-        self.stride = args.stride
-        self.padding = args.padding
-        self.dilation = args.dilation
-        self.groups = args.groups
+    def _layers(self, a: Conv2dArgs) -> 'OrderedDict[str, nn.Module]':
+        """The named torch layers, input side first."""
+        raise NotImplementedError
 
-    def extra_repr(self) -> str:
-        return (f'{self.in_channels}, {self.out_channels}, '
-                f'kernel_size={self.kernel_size}, stride={self.stride}, '
-                f'padding={self.padding}, dilation={self.dilation}, '
-                f'groups={self.groups}')
+
+def _along_h(in_channels: int, out_channels: int, a: Conv2dArgs,
+             groups: int) -> nn.Conv2d:
+    """(kh, 1) conv with the stride, padding and dilation along H; no bias."""
+    (kh, _), (sh, _) = a.kernel_size, a.stride
+    (ph, _), (dh, _) = a.padding, a.dilation
+    return nn.Conv2d(in_channels, out_channels, (kh, 1), (sh, 1), (ph, 0),
+                     (dh, 1), groups=groups, bias=False)
+
+
+def _along_w(channels: int, a: Conv2dArgs) -> nn.Conv2d:
+    """Depthwise (1, kw) conv with the stride, padding and dilation along W
+    and the bias of ``a``."""
+    (_, kw), (_, sw) = a.kernel_size, a.stride
+    (_, pw), (_, dw) = a.padding, a.dilation
+    return nn.Conv2d(channels, channels, (1, kw), (1, sw), (0, pw), (1, dw),
+                     groups=channels, bias=a.bias)
 
 
 @MODELS.register_module()
@@ -322,29 +183,11 @@ class SpatialSeparableConv2d(_CompositeConv2d):
     Shapes: (B, Cin, H, W) -> (B, Cout, H', W') as ``nn.Conv2d``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: Size2,
-                 stride: Size2 = 1,
-                 padding: Size2 = 0,
-                 dilation: Size2 = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 **kwargs: Any) -> None:
-        a = _conv2d_args(type(self), in_channels, out_channels, kernel_size,
-                         stride, padding, dilation, groups, bias, kwargs)
-        (kh, kw), (sh, sw) = a.kernel_size, a.stride
-        (ph, pw), (dh, dw) = a.padding, a.dilation
+    def _layers(self, a: Conv2dArgs) -> 'OrderedDict[str, nn.Module]':
         cout = a.out_channels
-        super().__init__(
-            OrderedDict(
-                vertical=nn.Conv2d(
-                    a.in_channels, cout, (kh, 1), (sh, 1), (ph, 0), (dh, 1),
-                    groups=a.groups, bias=False),
-                horizontal=nn.Conv2d(
-                    cout, cout, (1, kw), (1, sw), (0, pw), (1, dw),
-                    groups=cout, bias=a.bias)), a)
+        return OrderedDict(
+            vertical=_along_h(a.in_channels, cout, a, a.groups),
+            horizontal=_along_w(cout, a))
 
 
 @MODELS.register_module()
@@ -359,26 +202,14 @@ class DepthwiseSeparableConv2d(_CompositeConv2d):
     Shapes: (B, Cin, H, W) -> (B, Cout, H', W') as ``nn.Conv2d``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: Size2,
-                 stride: Size2 = 1,
-                 padding: Size2 = 0,
-                 dilation: Size2 = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 **kwargs: Any) -> None:
-        a = _conv2d_args(type(self), in_channels, out_channels, kernel_size,
-                         stride, padding, dilation, groups, bias, kwargs)
+    def _layers(self, a: Conv2dArgs) -> 'OrderedDict[str, nn.Module]':
         cin = a.in_channels
-        super().__init__(
-            OrderedDict(
-                depthwise=nn.Conv2d(
-                    cin, cin, a.kernel_size, a.stride, a.padding, a.dilation,
-                    groups=cin, bias=False),
-                pointwise=nn.Conv2d(
-                    cin, a.out_channels, 1, groups=a.groups, bias=a.bias)), a)
+        return OrderedDict(
+            depthwise=nn.Conv2d(
+                cin, cin, a.kernel_size, a.stride, a.padding, a.dilation,
+                groups=cin, bias=False),
+            pointwise=nn.Conv2d(
+                cin, a.out_channels, 1, groups=a.groups, bias=a.bias))
 
 
 @MODELS.register_module()
@@ -395,31 +226,13 @@ class FlattenedConv2d(_CompositeConv2d):
     Shapes: (B, Cin, H, W) -> (B, Cout, H', W') as ``nn.Conv2d``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: Size2,
-                 stride: Size2 = 1,
-                 padding: Size2 = 0,
-                 dilation: Size2 = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 **kwargs: Any) -> None:
-        a = _conv2d_args(type(self), in_channels, out_channels, kernel_size,
-                         stride, padding, dilation, groups, bias, kwargs)
-        (kh, kw), (sh, sw) = a.kernel_size, a.stride
-        (ph, pw), (dh, dw) = a.padding, a.dilation
+    def _layers(self, a: Conv2dArgs) -> 'OrderedDict[str, nn.Module]':
         cout = a.out_channels
-        super().__init__(
-            OrderedDict(
-                lateral=nn.Conv2d(
-                    a.in_channels, cout, 1, groups=a.groups, bias=False),
-                vertical=nn.Conv2d(
-                    cout, cout, (kh, 1), (sh, 1), (ph, 0), (dh, 1),
-                    groups=cout, bias=False),
-                horizontal=nn.Conv2d(
-                    cout, cout, (1, kw), (1, sw), (0, pw), (1, dw),
-                    groups=cout, bias=a.bias)), a)
+        return OrderedDict(
+            lateral=nn.Conv2d(
+                a.in_channels, cout, 1, groups=a.groups, bias=False),
+            vertical=_along_h(cout, cout, a, cout),
+            horizontal=_along_w(cout, a))
 
 
 @MODELS.register_module()
@@ -436,27 +249,14 @@ class ShuffledGroupedConv2d(_CompositeConv2d):
     Shapes: (B, Cin, H, W) -> (B, Cout, H', W') as ``nn.Conv2d``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: Size2,
-                 stride: Size2 = 1,
-                 padding: Size2 = 0,
-                 dilation: Size2 = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 **kwargs: Any) -> None:
-        a = _conv2d_args(type(self), in_channels, out_channels, kernel_size,
-                         stride, padding, dilation, groups, bias, kwargs)
+    def _layers(self, a: Conv2dArgs) -> 'OrderedDict[str, nn.Module]':
         cout = a.out_channels
-        super().__init__(
-            OrderedDict(
-                grouped=nn.Conv2d(
-                    a.in_channels, cout, a.kernel_size, a.stride, a.padding,
-                    a.dilation, groups=a.groups, bias=False),
-                shuffle=nn.ChannelShuffle(a.groups),
-                pointwise=nn.Conv2d(
-                    cout, cout, 1, groups=a.groups, bias=a.bias)), a)
+        return OrderedDict(
+            grouped=nn.Conv2d(
+                a.in_channels, cout, a.kernel_size, a.stride, a.padding,
+                a.dilation, groups=a.groups, bias=False),
+            shuffle=nn.ChannelShuffle(a.groups),
+            pointwise=nn.Conv2d(cout, cout, 1, groups=a.groups, bias=a.bias))
 
 
 # --------------------------------------------------------------------------
@@ -501,7 +301,7 @@ def slice_weight_to_conv_weight(weight: torch.Tensor,
 
 
 @MODELS.register_module()
-class SliceConv2d(nn.Module):
+class SliceConv2d(ConvStandIn, nn.Module):
     """Space-to-depth ("slice") by s, then a 1x1 conv: the CAT paper's
     ablation of the patch embedding, equal to a k x k stride-k conv.
 
@@ -514,46 +314,35 @@ class SliceConv2d(nn.Module):
     or :meth:`from_conv` to load a standard conv's weight).
     """
 
-    transposed = False
-    output_padding = (0, 0)
-
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: Size2,
-                 stride: Size2 = 1,
-                 padding: Size2 = 0,
-                 dilation: Size2 = 1,
-                 groups: int = 1,
-                 bias: bool = True,
-                 **kwargs: Any) -> None:
-        _reject_unknown(type(self), kwargs)
+    def _check_args(self, call: Dict[str, Any],
+                    extra: Dict[str, Any]) -> Conv2dArgs:
+        """Check what makes a slice first: ``kernel_size == stride``,
+        ``dilation == 1`` and ``groups == 1``."""
+        self._reject_unknown(extra)
         owner = type(self).__name__
-        k = _int_pair(owner, 'kernel_size', kernel_size, 1)
-        s = _int_pair(owner, 'stride', stride, 1)
+        k = int_pair(owner, 'kernel_size', call['kernel_size'], 1)
+        s = int_pair(owner, 'stride', call['stride'], 1)
         if k[0] != k[1] or k != s:
             raise ValueError(
                 f'{owner}: kernel_size must equal stride and be square (a '
                 f'space-to-depth by s is an s x s stride-s conv), got '
-                f'kernel_size={kernel_size!r}, stride={stride!r}; e.g. '
-                f'kernel_size=4, stride=4')
-        if _int_pair(owner, 'dilation', dilation, 1) != (1, 1):
+                f'kernel_size={call["kernel_size"]!r}, '
+                f'stride={call["stride"]!r}; e.g. kernel_size=4, stride=4')
+        dilation = call['dilation']
+        if int_pair(owner, 'dilation', dilation, 1) != (1, 1):
             raise ValueError(f'{owner}: dilation must be 1, got {dilation!r}')
-        if groups != 1:
-            raise ValueError(f'{owner}: groups must be 1, got {groups!r}')
-        a = _conv2d_args(type(self), in_channels, out_channels, kernel_size,
-                         stride, padding, dilation, groups, bias, {})
-        super().__init__()
-        self.in_channels = a.in_channels
-        self.out_channels = a.out_channels
-        self.kernel_size = a.kernel_size
-        self.stride = a.stride
-        self.padding = a.padding
-        self.dilation = a.dilation
-        self.groups = 1
-        self.factor = k[0]
+        if call['groups'] != 1:
+            raise ValueError(
+                f'{owner}: groups must be 1, got {call["groups"]!r}')
+        return super()._check_args(call, extra)
+
+    def _build(self, args: Conv2dArgs) -> None:
+        nn.Module.__init__(self)
+        self._store(args)
+        self.factor = args.kernel_size[0]
         self.conv = nn.Conv2d(
-            self.factor**2 * a.in_channels, a.out_channels, 1, bias=a.bias)
+            self.factor**2 * args.in_channels, args.out_channels, 1,
+            bias=args.bias)
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> 'SliceConv2d':
