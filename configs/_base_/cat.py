@@ -1,4 +1,4 @@
-# The CAT paper's recipes (SPEC.md section 3) as named values. CAT configs
+# The CAT paper's training recipes as named values. CAT configs
 # list this file next to an MMDetection / MMSegmentation base and pick the
 # values up as ``_base_.<name>``: names of their own cannot clash with the
 # keys of those bases (mmengine forbids one key in two sibling bases).

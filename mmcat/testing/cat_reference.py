@@ -5,7 +5,8 @@ sequences with H and W passed along, attention is an explicit
 ``softmax(q k^T * scale + bias) v``, and every reshape is written out the way
 the paper's equations read. Module and parameter names follow the authors'
 code, so ``state_dict()`` of :class:`ReferenceCAT` is a checkpoint in the
-authors' layout (classification or detection flavour, SPEC.md section 2).
+authors' layout (classification or detection flavour, see
+:mod:`mmcat.models.utils.ckpt_convert`).
 It shares no code with ``mmcat.models``.
 """
 from typing import List, Sequence, Tuple

@@ -31,7 +31,7 @@ NAME_RE = re.compile(
     r'(?P<schedule>1x|ms-1x|80k|160k)_'
     r'(?P<dataset>coco|ade20k-512x512)\.py$')
 
-#: Parameters (millions) of the paper's table (SPEC.md section 3), by
+#: Parameters (millions) of the paper's results table, by
 #: method and CAT size; CAT-T is not in the paper.
 PAPER_PARAMS_M = {
     'fcos': {'cat_s': 45, 'cat_b': 59},

@@ -17,7 +17,7 @@ ALL = config_names()
 CAT = [n for n in ALL if '_cat_' in n]
 RESNET = [n for n in ALL if '_cat_' not in n]
 
-#: The configs issue 4 asks for.
+#: The configs of the paper's tables and their ResNet baselines.
 EXPECTED = {
     f'{method}_{backbone}_{schedule}_coco.py'
     for method, schedules, backbones in [

@@ -1,6 +1,6 @@
 """Convert checkpoints of the CAT authors' code to mmcat's key layout.
 
-The authors' files come in two flavours (see SPEC.md section 2):
+The authors' files come in two flavours:
 
 * ImageNet classification: ``ape`` of shape (1, L, C_1) (an L = s*s grid,
   row-major, channels last), ``layers.{i}.{pre_ipsa,cpsa,post_ipsa}_blocks.{j}``,
