@@ -2,18 +2,20 @@
 random image, and print the shapes of what each part returns and the
 parameter counts.
 
-    python tools/inspect_model.py configs/fcos_cat_s_1x_coco.py --shape 800 1333
+    python tools/inspect_model.py configs/fcos_cat_s_1x_coco.py --shape 800 1280
+
+The default input is that of the other analysis tools: 800x1280 for
+detection, 512x512 for segmentation.
 """
 import argparse
 import time
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS, init_default_scope
 
-import mmcat  # noqa: F401  (registers CAT and the convolution primitives)
-from mmcat.utils.benchmark import synthetic_data_samples
-from mmcat.utils.model_checks import check_neck_widths
+from mmcat.analysis import (add_model_args, count_parameters,
+                            model_from_config, model_parts,
+                            synthetic_data_samples)
+from mmcat.engine.model_checks import check_neck_widths
 
 
 def _shapes(obj) -> str:
@@ -27,38 +29,25 @@ def _shapes(obj) -> str:
 
 
 def _millions(module: torch.nn.Module) -> str:
-    n = sum(p.numel() for p in module.parameters())
+    n = count_parameters(module)
     return f'{n:,} ({n / 1e6:.2f}M)'
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs=2, default=None,
-                        metavar=('H', 'W'),
-                        help='input size (default: 800 1333 for detection, '
-                        '512 512 for segmentation)')
+    add_model_args(parser)
     parser.add_argument('--batch', type=int, default=1)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args()
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    model = MODELS.build(cfg.model).eval()
+    built = model_from_config(args.config, args.cfg_options, args.shape)
+    scope, model, (h, w) = built.scope, built.model, built.input_size
     check_neck_widths(model)
-    h, w = args.shape or ((512, 512) if scope == 'mmseg' else (800, 1333))
     x = torch.randn(args.batch, 3, h, w)
 
     print(f'config: {args.config} ({scope})')
     print(f'model: {type(model).__name__}, parameters {_millions(model)}')
-    for part in ('backbone', 'neck', 'decode_head', 'bbox_head', 'rpn_head',
-                 'roi_head', 'auxiliary_head'):
-        if isinstance(getattr(model, part, None), torch.nn.Module):
-            print(f'  {part}: {type(getattr(model, part)).__name__}, '
-                  f'parameters {_millions(getattr(model, part))}')
+    for part, mod in model_parts(model):
+        print(f'  {part}: {type(mod).__name__}, parameters {_millions(mod)}')
     with torch.no_grad():
         start = time.perf_counter()
         feats = model.backbone(x)

@@ -5,7 +5,7 @@ import json
 import os.path as osp
 import sys
 
-from mmcat.utils.flops import cpsa_macs, ipsa_macs, padded
+from mmcat.analysis.flops import cpsa_macs, ipsa_macs, padded
 from tools_testkit import REPO_ROOT, run_tool, tail
 
 TOOLS = 'tools/analysis_tools'
@@ -79,8 +79,8 @@ def test_benchmark_fps_segmentor_test_step(tmp_path):
 
 
 def _toy_runs():
-    """``run_toy`` of tests/test_utils/test_compare.py (a real Runner)."""
-    path = osp.join(REPO_ROOT, 'tests', 'test_utils', 'test_compare.py')
+    """``run_toy`` of tests/test_analysis/test_compare.py (a real Runner)."""
+    path = osp.join(REPO_ROOT, 'tests', 'test_analysis', 'test_compare.py')
     spec = importlib.util.spec_from_file_location('_toy_runs', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -24,21 +24,15 @@ import sys
 from typing import Callable, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS, init_default_scope
 
-import mmcat  # noqa: F401  (registers CAT)
-from mmcat.utils.benchmark import (autocast_context, device_summary,
-                                   synthetic_data_samples, time_fn)
+from mmcat.analysis import (add_model_args, autocast_context, device_summary,
+                            model_from_config, synthetic_data_samples,
+                            time_fn)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs=2, default=None,
-                        metavar=('H', 'W'),
-                        help='input size (default: 800 1280 for detection, '
-                        '512 512 for segmentation)')
+    add_model_args(parser)
     parser.add_argument('--num-iters', type=int, default=20,
                         help='timed calls')
     parser.add_argument('--warmup', type=int, default=3,
@@ -57,8 +51,6 @@ def parse_args() -> argparse.Namespace:
                         help='stop timing early after this many seconds')
     parser.add_argument('--out-json', default=None,
                         help='also write the timings to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
     return parser.parse_args()
 
 
@@ -86,15 +78,11 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
+    built = model_from_config(args.config, args.cfg_options, args.shape)
+    scope, (h, w) = built.scope, built.input_size
     device = torch.device(args.device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
-    model = MODELS.build(cfg.model).to(device).eval()
-    h, w = args.shape or ((512, 512) if scope == 'mmseg' else (800, 1280))
+    model = built.model.to(device)
     call = build_call(model, args.mode, scope, (h, w), args.batch, device)
 
     def run():

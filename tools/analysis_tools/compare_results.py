@@ -14,7 +14,7 @@ and ``.md`` to ``--out-dir``.
 import argparse
 import sys
 
-from mmcat.utils.compare import compare_runs
+from mmcat.analysis import compare_runs
 
 
 def parse_args() -> argparse.Namespace:

@@ -17,32 +17,20 @@ import sys
 from typing import Dict, Optional
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS, init_default_scope
 
-import mmcat  # noqa: F401  (registers CAT)
-from mmcat.utils.benchmark import synthetic_data_samples
-from mmcat.utils.flops import (analyze_flops, count_parameters,
-                               format_attention_table, stage_map_size)
-
-PARTS = ('backbone', 'neck', 'bbox_head', 'rpn_head', 'roi_head',
-         'decode_head', 'auxiliary_head')
+from mmcat.analysis import (add_model_args, analyze_flops, count_parameters,
+                            format_attention_table, model_from_config,
+                            model_parts, synthetic_data_samples)
+from mmcat.analysis.flops import stage_map_size
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs=2, default=None,
-                        metavar=('H', 'W'),
-                        help='input size (default: 800 1280 for detection, '
-                        'the size of the paper\'s FLOPs; 512 512 for '
-                        'segmentation)')
+    add_model_args(parser)
     parser.add_argument('--backbone-only', action='store_true',
                         help='count the backbone alone')
     parser.add_argument('--out-json', default=None,
                         help='also write the numbers to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
     return parser.parse_args()
 
 
@@ -55,14 +43,10 @@ def _fmt(macs: int, params: Optional[int] = None) -> str:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    model = MODELS.build(cfg.model).eval()
-    h, w = args.shape or ((512, 512) if scope == 'mmseg' else (800, 1280))
-    backbone = getattr(model, 'backbone', model)
+    built = model_from_config(args.config, args.cfg_options, args.shape)
+    cfg, scope, model, backbone = (built.cfg, built.scope, built.model,
+                                   built.backbone)
+    h, w = built.input_size
     target = backbone if args.backbone_only else model
     prefix = '' if args.backbone_only or target is backbone else 'backbone'
     x = torch.randn(1, 3, h, w)
@@ -84,12 +68,10 @@ def main() -> None:
     print(f'{name:<14s}{_fmt(report.total, params)}')
     parts: Dict[str, Dict[str, float]] = {}
     if not args.backbone_only:
-        for part in PARTS:
-            mod = getattr(model, part, None)
-            if isinstance(mod, torch.nn.Module):
-                macs = report.by_module.get(part, 0)
-                parts[part] = dict(macs=macs, params=count_parameters(mod))
-                print(f'  {part:<12s}{_fmt(macs, parts[part]["params"])}')
+        for part, mod in model_parts(model):
+            macs = report.by_module.get(part, 0)
+            parts[part] = dict(macs=macs, params=count_parameters(mod))
+            print(f'  {part:<12s}{_fmt(macs, parts[part]["params"])}')
     sdpa = report.by_operator.get('scaled_dot_product_attention', 0)
     print(f'of which attention products (q k^T, attn v): {sdpa / 1e9:.3f} '
           f'GMACs ({100 * sdpa / max(report.total, 1):.1f}%); without '

@@ -9,14 +9,14 @@ import torch.nn.functional as F
 from mmcat.models.backbones.cat import CAT
 from mmcat.models.layers.attention import (CrossPatchAttention,
                                            InnerPatchAttention)
-from mmcat.utils.flops import (analyze_flops, attention_layer_report,
+from mmcat.analysis.flops import (analyze_flops, attention_layer_report,
                                count_flops, cpsa_macs, format_attention_table,
                                ipsa_macs, msa_macs, padded, stage_map_size)
 
 
 def test_paper_costs_at_56x56():
-    """SPEC: H = W = 56, C = 96, N = 7 gives MSA ~2.0G, IPSA ~0.15G,
-    CPSA ~0.1G."""
+    """The paper's example: H = W = 56, C = 96, N = 7 gives MSA ~2.0G, IPSA
+    ~0.15G, CPSA ~0.1G."""
     assert msa_macs(56, 56, 96) == pytest.approx(2.0e9, rel=0.01)
     assert ipsa_macs(56, 56, 96, 7) == pytest.approx(0.15e9, rel=0.05)
     assert cpsa_macs(56, 56, 96, 7) == pytest.approx(0.1e9, rel=0.05)

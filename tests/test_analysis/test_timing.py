@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcat.utils.benchmark import (Timing, autocast_context, device_summary,
+from mmcat.analysis.timing import (Timing, autocast_context, device_summary,
                                    percentile, time_fn)
 
 

@@ -162,25 +162,3 @@ def device_summary(device: Optional[torch.device] = None) -> str:
                f'{torch.__version__}; {threads}'
     return f'CPU {cpu_name()}, torch {torch.__version__}; {threads}'
 
-
-def synthetic_data_samples(scope: str, batch: int, h: int,
-                           w: int) -> List[Any]:
-    """Data samples of unscaled, unpadded H x W images, with the meta
-    information mmdet's and mmseg's test steps and two-stage heads read.
-
-    Args:
-        scope: 'mmseg' for ``SegDataSample``, otherwise ``DetDataSample``.
-    """
-    if scope == 'mmseg':
-        from mmseg.structures import SegDataSample as Sample
-    else:
-        from mmdet.structures import DetDataSample as Sample
-    samples = []
-    for i in range(batch):
-        sample = Sample()
-        sample.set_metainfo(dict(
-            img_id=i, img_path=f'random_{i}.jpg', ori_shape=(h, w),
-            img_shape=(h, w), pad_shape=(h, w), batch_input_shape=(h, w),
-            scale_factor=(1., 1.), flip=False, flip_direction=None))
-        samples.append(sample)
-    return samples

@@ -12,7 +12,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from mmcat.utils.compare import compare_runs, parse_run
+from mmcat.analysis.compare import compare_runs, parse_run
 
 
 class ToyRegressor(BaseModel):

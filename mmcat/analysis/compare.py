@@ -8,7 +8,7 @@ test time, ``<work_dir>/<timestamp>/<timestamp>.json`` (one JSON object with
 the test metrics). :func:`parse_run` reads either, :func:`compare_runs` puts
 several runs side by side (table, JSON, Markdown, PNG plot).
 
-    >>> from mmcat.utils.compare import compare_runs
+    >>> from mmcat.analysis import compare_runs
     >>> result = compare_runs(['work_dirs/fcos_cat', 'work_dirs/fcos_r50'],
     ...                       ['CAT', 'ResNet'], 'work_dirs/compare')
     >>> print(result['text'])
