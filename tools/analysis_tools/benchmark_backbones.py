@@ -14,7 +14,7 @@ Models: cat_t, cat_s, cat_b (mmcat; cat_t_cp, cat_s_cp, cat_b_cp: the same
 with gradient checkpointing, with_cp=True), ref_t, ref_s, ref_b (the reference of
 the tests: plain softmax attention, the authors' layout; same weights as the
 CATs), swin_t, r50. Timed calls are interleaved round-robin over all models
-and dtypes, so take ratios from one run. See mmcat/utils/backbone_bench.py
+and dtypes, so take ratios from one run. See mmcat/analysis/backbone_bench/
 for how each number is measured, and docs/benchmark.md for a measured table.
 """
 import argparse
@@ -24,9 +24,6 @@ import shlex
 import sys
 from typing import List, Optional, Sequence
 
-#: the default selection (cat_*_cp on request)
-MODEL_NAMES = ('cat_t', 'cat_s', 'cat_b', 'ref_t', 'ref_s', 'ref_b',
-               'swin_t', 'r50')
 WAIT_POLICIES = ('passive', 'active', 'env')
 
 
@@ -48,12 +45,10 @@ if __name__ == '__main__':
 
 import torch  # noqa: E402  (after the OpenMP policy is set)
 
-from mmcat.utils.backbone_bench import (MALLOC_MODES,  # noqa: E402
-                                        BenchConfig, bf16_supported,
-                                        canonical_model_name,
-                                        check_claims, format_claims,
-                                        parse_size, retain_freed_memory,
-                                        run_benchmark, to_markdown)
+from mmcat.analysis.backbone_bench import (  # noqa: E402
+    DEFAULT_MODELS, MALLOC_MODES, MODEL_NAMES, BenchConfig, bf16_supported,
+    canonical_model_name, parse_size, retain_freed_memory, run_benchmark,
+    to_markdown)
 
 
 def _csv(text: str) -> List[str]:
@@ -65,10 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[1:]))
-    parser.add_argument('--models', default=','.join(MODEL_NAMES),
+    parser.add_argument('--models', default=','.join(DEFAULT_MODELS),
                         help='comma-separated subset of: '
-                        + ', '.join(MODEL_NAMES)
-                        + ', cat_t_cp, cat_s_cp, cat_b_cp')
+                        + ', '.join(MODEL_NAMES))
     parser.add_argument('--sizes', default='224x224,512x512,800x1344',
                         help='comma-separated HxW input sizes')
     parser.add_argument('--batch', type=int, default=1)
@@ -104,9 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '(passive, default) or spin (active); env: leave '
                         'OMP_WAIT_POLICY as it is. On a shared CPU, spinning '
                         'threads descheduled by other processes make small '
-                        'ops wait whole scheduler slices (CAT-T at 64x64: '
-                        '20x slower with 2 threads); on a dedicated machine '
-                        'active can be a little faster')
+                        'ops wait whole scheduler slices (docs/benchmark.md); '
+                        'on a dedicated machine active can be a little '
+                        'faster')
     parser.add_argument('--malloc', choices=MALLOC_MODES, default='default',
                         help='default: glibc as it comes (large blocks are '
                         'mmapped and returned on free, so big temporaries '
@@ -176,13 +170,7 @@ def main(argv=None) -> int:
         result['command'] = command
         result['machine']['omp_wait_policy'] = policy
         result['machine']['malloc'] = malloc
-    claims = check_claims(result)
-    result['claims'] = [dict(claim=c, passed=ok, measured=m)
-                        for c, ok, m in claims]
     text = to_markdown(result, command)
-    if claims:
-        text += '\nTargets of issue 6 that this run measured:\n\n'
-        text += format_claims(claims)
     print(text)
     if args.out:
         stem = args.out

@@ -1,5 +1,5 @@
-"""The backbone benchmark (issue 6): the tool end to end, its parts, and the
-two runtime properties it reports on: bf16 autocast and torch.compile."""
+"""The backbone benchmark: the tool end to end, its parts, and the two
+runtime properties it reports on: bf16 autocast and torch.compile."""
 import json
 import os
 import os.path as osp
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmcat.models.backbones.cat import CAT
-from mmcat.utils import backbone_bench as bb
+from mmcat.analysis import backbone_bench as bb
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_backbones.py')
@@ -21,8 +21,7 @@ TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_backbones.py')
 
 def test_quick_run_writes_the_full_table(tmp_path):
     """``--quick``: CAT-T and its reference at 64x64, every measurement
-    (memory workers included), one command, JSON + Markdown out.
-    About 30-50 s on 2 shared cores."""
+    (memory workers included), one command, JSON + Markdown out."""
     stem = tmp_path / 'bench'
     env = dict(os.environ)
     env.pop('OMP_WAIT_POLICY', None)
@@ -60,11 +59,6 @@ def test_quick_run_writes_the_full_table(tmp_path):
         rows[('fp32', 'ref_t')].macs, rel=0.01)
     # the tool compares CAT with its reference and reports it
     assert rows[('fp32', 'cat_t')].max_abs_diff <= 1e-4
-    claims = {c['claim']: c for c in result['claims']}
-    agree = claims['CAT-T (mmcat) 64x64 fp32: outputs within 1e-4 of '
-                   'reference']
-    assert agree['passed'] is True
-    assert 'outputs within 1e-4 of reference | pass' in md
     headers = [c.strip() for c in header.strip('|').split('|')]
     for model in ('CAT-T (mmcat)', 'CAT-T (reference)'):
         line = next(x for x in md.splitlines()
@@ -89,7 +83,7 @@ def test_malloc_retain_stops_page_faults_on_reused_blocks():
     memory workers get the same settings through the environment."""
     code = (
         'import os, resource, torch\n'
-        'from mmcat.utils.backbone_bench import retain_freed_memory\n'
+        'from mmcat.analysis.backbone_bench import retain_freed_memory\n'
         'def faults():\n'
         '    for _ in range(3):\n'
         '        torch.ones(16 << 20)\n'
@@ -171,7 +165,7 @@ def test_memory_worker_is_killed_over_the_limit():
     assert 'limit' in res['error']
 
 
-def test_markdown_and_claims_from_a_result():
+def test_markdown_from_a_result():
     size = [800, 1344]
 
     def row(model, dtype, fwd, train, mem, diff=None):
@@ -206,14 +200,6 @@ def test_markdown_and_claims_from_a_result():
     assert got['fwd GMAC/s'] == '20.0' and got['fwd % GEMM'] == '33.3'
     assert got['train GMAC/s'] == '15.0'          # 3x forward MACs
     assert got['train mem x ref'] == '0.33'
-    claims = {c: (ok, m) for c, ok, m in bb.check_claims(result)}
-    assert claims['CAT-S (mmcat) 800x1344 fp32: forward <= 0.6x '
-                  'reference'] == (True, '0.50x')
-    assert claims['CAT-S (mmcat) 800x1344 fp32 batch 2: training peak '
-                  'memory <= 0.5x reference'] == (True, '0.33x')
-    assert claims['CAT-S (mmcat) 800x1344 bf16: autocast forward >= 1.8x '
-                  'faster than fp32'] == (True, '2.00x')
-    assert '| pass |' in bb.format_claims(bb.check_claims(result))
 
 
 # ------------------------------------------------- bf16 and torch.compile
@@ -222,8 +208,8 @@ def test_markdown_and_claims_from_a_result():
 @pytest.mark.skipif(not bb.bf16_supported(), reason='no native bfloat16')
 def test_bf16_autocast_inference_is_close_to_fp32():
     """Tolerance: relative L2 error of every output <= 3e-2 and max abs
-    difference <= 0.25 (outputs are LayerNorm-ed, O(1)); measured ~0.6-1.5%
-    and ~0.05 for CAT-T. The error must also be non-zero: autocast ran."""
+    difference <= 0.25 (outputs are LayerNorm-ed, O(1)). The error must also
+    be non-zero: autocast ran."""
     model = bb.build_backbone('cat_t')
     x = bb.make_input((64, 75), batch=2)
     with torch.no_grad():
@@ -242,10 +228,8 @@ def test_torch_compile_matches_eager():
     CAB: IPSA -> CPSA -> IPSA with their MLPs, output norm) gives the eager
     outputs to 1e-4.
 
-    Cost: compiling even this one-stage, 16-channel CAT takes ~45-70 s on 2
-    shared cores (C++ kernels built with gcc; inductor's on-disk cache makes
-    reruns faster); the 4-stage arch took ~4 min, CAT-T longer, hence the
-    narrow model."""
+    A one-stage, 16-channel CAT: inductor builds its C++ kernels with gcc,
+    which for the four-stage archs takes several times longer."""
     torch.manual_seed(0)
     model = CAT(arch=dict(embed_dims=16, depths=(1, ), num_heads=(2, )),
                 out_indices=(0, ), drop_path_rate=0.).eval()
