@@ -108,7 +108,7 @@ def evaluate_untrained(config: str, work_dir: str) -> dict:
     training run), for the 'it really learnt' comparison."""
     cmd = [sys.executable, '-c', (
         'import sys; from mmengine.config import Config; import mmcat; '
-        'from mmcat.utils import build_runner; '
+        'from mmcat.engine import build_runner; '
         'cfg = Config.fromfile(sys.argv[1]); cfg.work_dir = sys.argv[2]; '
         'runner = build_runner(cfg); runner.model.init_weights(); '
         # default=float: MMSegmentation's IoUMetric returns numpy floats.
@@ -159,7 +159,7 @@ def main() -> None:
     # MMDetection's CocoMetric then returns nothing, i.e. an mAP of 0.
     untrained = untrained or {headline: 0.0}
 
-    from mmcat.utils.compare import compare_runs
+    from mmcat.analysis import compare_runs
     result = compare_runs(dirs, names=[n for n, _ in runs], out_dir=out_dir)
     summary = dict(
         task=args.task, headline_metric=headline,

@@ -12,22 +12,21 @@ Examples::
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 
-import mmcat  # noqa: F401  (registers mmcat, allow-lists mmengine checkpoints)
-from mmcat.utils import build_runner
+from mmcat.engine import build_runner, setup_runtime
+from mmcat.engine.cli import apply_common_args, parse_tool_args, tool_parser
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test (and eval) a model')
-    parser.add_argument('config', help='test config file path')
+    parser = tool_parser(
+        'Test (and eval) a model',
+        config_help='test config file path',
+        work_dir_help='the directory to save the file containing evaluation '
+        'metrics',
+        cfg_options_example='test_dataloader.batch_size=2')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--work-dir',
-        help='the directory to save the file containing evaluation metrics')
     parser.add_argument(
         '--out',
         type=str,
@@ -42,25 +41,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs such as '
-        '"test_dataloader.batch_size=2"')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument(
         '--tta',
         action='store_true',
         help='test time augmentation, from cfg.tta_model and cfg.tta_pipeline')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_tool_args(parser)
 
 
 def trigger_visualization_hook(cfg: Config, args: argparse.Namespace,
@@ -95,16 +79,7 @@ def apply_tta(cfg: Config) -> None:
 
 def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Fold the command line into ``cfg``."""
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir: command line > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    apply_common_args(cfg, args)
     cfg.load_from = args.checkpoint
 
     scope = cfg.get('default_scope', None)
@@ -126,6 +101,7 @@ def main() -> None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError('--out must be a .pkl or .pickle file for mmdet')
 
+    setup_runtime(cfg)  # checkpoints of mmengine load, CPU-only DDP
     runner = build_runner(cfg)
     if args.out is not None and scope == 'mmdet':
         from mmdet.evaluation import DumpDetResults

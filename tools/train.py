@@ -12,14 +12,12 @@ Examples::
     bash tools/dist_train.sh CONFIG 8
 """
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 
-import mmcat  # noqa: F401  (registers mmcat, allow-lists mmengine checkpoints)
-from mmcat.utils import build_runner
+from mmcat.engine import build_runner, setup_runtime
+from mmcat.engine.cli import apply_common_args, parse_tool_args, tool_parser
 
 # Hooks every training run gets unless its config already has them: stop at
 # a NaN/inf loss naming the iteration; keep random states in checkpoints so
@@ -28,9 +26,11 @@ DEFAULT_CUSTOM_HOOKS = ('InvalidLossHook', 'RNGStateHook')
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a model')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser = tool_parser(
+        'Train a model',
+        config_help='train config file path',
+        work_dir_help='the dir to save logs and models',
+        cfg_options_example='train_cfg.max_iters=10')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -48,40 +48,12 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from the given checkpoint, or, given bare, from the '
         'latest checkpoint in the work dir')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs such as '
-        '"train_cfg.max_iters=10"; lists as key="[a,b]" or key=a,b; nested '
-        'lists and tuples as key="[(a,b),(c,d)]", quoted, without spaces')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank, older versions
-    # --local_rank; torchrun exports LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_tool_args(parser)
 
 
 def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Fold the command line into ``cfg``."""
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir: command line > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+    apply_common_args(cfg, args)
     if args.amp:
         wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper_type == 'AmpOptimWrapper':
@@ -130,6 +102,7 @@ def add_default_hooks(cfg: Config) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = apply_args(Config.fromfile(args.config), args)
+    setup_runtime(cfg)  # atomic saves, resumable checkpoints, CPU-only DDP
     runner = build_runner(cfg)
     runner.train()
 

@@ -1,5 +1,21 @@
-"""Training-time additions to mmengine: hooks and safe checkpoint writes."""
-from .atomic_io import enable_atomic_local_writes
-from .hooks import InvalidLossHook
+"""What mmcat adds to mmengine's training and testing.
 
-__all__ = ['InvalidLossHook', 'enable_atomic_local_writes']
+Importing this package registers :class:`InvalidLossHook`,
+:class:`RNGStateHook` and :class:`MMCATRunner`, and nothing else: the
+runner-level fixes (atomic checkpoint writes, the weights-only allow-list of
+mmengine's checkpoint types, CPU-only distributed runs) take effect only when
+:func:`setup_runtime` is called (the tools do; so does ``MMCATRunner``).
+"""
+from .atomic_io import enable_atomic_local_writes
+from .checkpoint_compat import register_mmengine_safe_globals
+from .dist import cpu_dist_env, init_cpu_dist, setup_cpu_distributed
+from .hooks import InvalidLossHook, RNGStateHook
+from .runner import MMCATRunner, build_runner, register_scope_modules
+from .runtime import setup_runtime
+
+__all__ = [
+    'InvalidLossHook', 'MMCATRunner', 'RNGStateHook', 'build_runner',
+    'cpu_dist_env', 'enable_atomic_local_writes', 'init_cpu_dist',
+    'register_mmengine_safe_globals', 'register_scope_modules',
+    'setup_cpu_distributed', 'setup_runtime'
+]

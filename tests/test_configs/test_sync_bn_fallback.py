@@ -1,4 +1,4 @@
-"""The SyncBN -> BN fallback of :mod:`mmcat.utils.sync_bn`, with the
+"""The SyncBN -> BN fallback of :mod:`mmcat.engine.sync_bn`, with the
 Semantic FPN configs (whose MMSegmentation bases use SyncBN)."""
 from typing import Iterator
 
@@ -9,8 +9,9 @@ import torch.nn as nn
 from config_testkit import load, no_weight_init
 from mmengine.registry import MODELS, init_default_scope
 
-from mmcat.utils.sync_bn import (maybe_revert_sync_bn,
-                                 maybe_revert_sync_bn_cfg, sync_bn_supported)
+from mmcat.engine.sync_bn import (maybe_revert_sync_bn,
+                                  maybe_revert_sync_bn_cfg,
+                                  sync_bn_supported)
 
 
 def _net() -> nn.Module:

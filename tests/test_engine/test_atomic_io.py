@@ -1,12 +1,22 @@
+"""Atomic checkpoint writes: a write killed half-way leaves the old file."""
 import os
 
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
+from mmengine.fileio.backends import LocalBackend
 from mmengine.runner.checkpoint import save_checkpoint
 
-import mmcat  # noqa: F401  (enables atomic writes)
-from mmcat.engine.atomic_io import atomic_write_bytes
+from mmcat.engine.atomic_io import (atomic_write_bytes,
+                                    enable_atomic_local_writes)
+
+
+@pytest.fixture(autouse=True)
+def atomic_writes(monkeypatch):
+    """mmengine's local writes made atomic for one test, then restored."""
+    monkeypatch.setattr(LocalBackend, 'put', LocalBackend.put)
+    monkeypatch.setattr(LocalBackend, 'put_text', LocalBackend.put_text)
+    enable_atomic_local_writes()
 
 
 def test_checkpoint_save_goes_through_an_atomic_replace(tmp_path,

@@ -2,19 +2,25 @@
 draws what the uninterrupted one drew (in-process, a toy model with
 dropout; ``tests/test_tools/test_resume_after_kill.py`` does it with
 SIGKILL and ``tools/train.py``)."""
-import os.path as osp
 import random
 
 import numpy as np
 import pytest
 import torch
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
 
-import mmcat  # noqa: F401  (registers the hook, allow-lists checkpoints)
+from mmcat.engine import register_mmengine_safe_globals
 from mmcat.engine.hooks import RNGStateHook
 from mmcat.engine.hooks.rng_state import get_rng_states, set_rng_states
+
+from engine_testkit import ToyData, ToyModel, toy_runner
+
+
+@pytest.fixture(autouse=True, scope='module')
+def mmengine_checkpoints_load():
+    """Resuming reads Runner checkpoints with torch's weights-only default
+    (the tools allow-list mmengine's types through setup_runtime)."""
+    register_mmengine_safe_globals()
 
 
 def _draw() -> tuple:
@@ -31,50 +37,14 @@ def test_states_round_trip_through_a_weights_only_file(tmp_path):
     assert _draw() == first
 
 
-class DropoutModel(BaseModel):
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = torch.nn.Linear(4, 1)
-        self.drop = torch.nn.Dropout(0.5)
-
-    def forward(self, inputs, labels=None, mode='tensor'):
-        out = self.linear(self.drop(torch.stack(inputs))).squeeze(1)
-        if mode == 'loss':
-            return dict(loss=((out - torch.stack(labels))**2).mean())
-        return out
-
-
-class ToyData(Dataset):
-    metainfo = dict(classes=('a', ))
-
-    def __len__(self) -> int:
-        return 6  # 3 iterations an epoch
-
-    def __getitem__(self, i: int) -> dict:
-        return dict(inputs=torch.full((4, ), float(i)),
-                    labels=torch.tensor(i % 2.))
-
-
 def _runner(work_dir: str, max_iters: int, hooks: list, **kwargs) -> Runner:
+    """A toy model with dropout (it draws at every iteration) on 6 samples,
+    3 iterations an epoch."""
     torch.manual_seed(1)  # the model is built before the Runner seeds
-    return Runner(
-        model=DropoutModel(),
-        work_dir=work_dir,
-        experiment_name=f'rng_{osp.basename(work_dir)}_{max_iters}',
-        train_dataloader=dict(
-            dataset=ToyData(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2,
-            num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=4,
-                            by_epoch=False)),
-        custom_hooks=hooks,
-        randomness=dict(seed=0),
-        **kwargs)
+    return toy_runner(
+        work_dir, max_iters, model=ToyModel(dims=4, dropout=0.5),
+        dataset=ToyData(length=6, dims=4, classes=('a', )), lr=0.1,
+        ckpt_interval=4, custom_hooks=hooks, **kwargs)
 
 
 @pytest.mark.parametrize('with_hook', [True, False])

@@ -9,8 +9,8 @@ from mmengine.config import Config
 from mmengine.registry import DATASETS, init_default_scope
 
 import mmcat  # noqa: F401
-from mmcat.utils import build_runner, register_scope_modules
-from mmcat.utils.data_checks import check_dataset_paths, name_sample_errors
+from mmcat.engine import build_runner, register_scope_modules
+from mmcat.engine.data_checks import check_dataset_paths, name_sample_errors
 
 from tools_testkit import make_tiny_coco, make_tiny_seg, write_det_config
 

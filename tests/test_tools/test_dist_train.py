@@ -1,21 +1,16 @@
 """``tools/dist_train.sh`` with 2 CPU processes (gloo) keeps replicas equal."""
-import json
 import os.path as osp
 import sys
 
 import pytest
 import torch
 
-from mmcat.utils import register_mmengine_safe_globals
-
-from tools_testkit import (free_port, make_tiny_coco, run_tool, tail,
-                           write_det_config)
-
-register_mmengine_safe_globals()  # the test reads a Runner checkpoint
+from tools_testkit import (free_port, load_checkpoint, make_tiny_coco,
+                           rank_iters, run_tool, tail, write_det_config)
 
 
 def _load(work_dir: str, name: str) -> dict:
-    return torch.load(osp.join(work_dir, name), weights_only=True)
+    return load_checkpoint(osp.join(work_dir, name))
 
 
 def _assert_same(a: dict, b: dict) -> None:
@@ -39,9 +34,7 @@ def test_dist_train_two_cpu_processes(tmp_path):
     assert rc == 0, tail(log)
 
     for rank in (0, 1):
-        with open(osp.join(work_dir, f'rank{rank}_iters.json')) as f:
-            iters = json.load(f)
-        assert iters == dict(
+        assert rank_iters(work_dir, rank) == dict(
             start_iter=0,
             end_iter=4,
             world_size=2,

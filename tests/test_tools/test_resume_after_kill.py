@@ -21,14 +21,11 @@ import time
 
 import torch
 
-from mmcat.utils import register_mmengine_safe_globals
-
 from reliability_testkit import STALL_IN_SAVE, write_cat_det_config
-from tools_testkit import (REPO_ROOT, make_tiny_coco, run_tool, tail,
-                           tool_env)
+from tools_testkit import (REPO_ROOT, load_checkpoint, make_tiny_coco,
+                           run_tool, tail, tool_env)
 
 PY = sys.executable
-register_mmengine_safe_globals()  # the test reads Runner checkpoints
 
 
 def _start(config: str, work_dir: str, log: str, **env: str):
@@ -47,15 +44,12 @@ def _wait_for(cond, proc, log: str, timeout: float = 300) -> None:
         time.sleep(0.05)
 
 
-def _load(path: str) -> dict:
-    return torch.load(path, map_location='cpu', weights_only=True)
-
-
 def _check_and_resume(config: str, work_dir: str, log: str) -> None:
     """Killed mid-write: no iter_8.pth, the previous checkpoint is whole and
     is the one ``last_checkpoint`` names; ``--resume`` goes on from it."""
     assert not osp.exists(osp.join(work_dir, 'iter_8.pth'))
-    assert _load(osp.join(work_dir, 'iter_6.pth'))['meta']['iter'] == 6
+    previous = load_checkpoint(osp.join(work_dir, 'iter_6.pth'))
+    assert previous['meta']['iter'] == 6
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         assert osp.basename(f.read().strip()) == 'iter_6.pth'
     rc = run_tool([PY, 'tools/train.py', config, '--work-dir', work_dir,
@@ -90,8 +84,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
 
-    expected = _load(osp.join(ref_dir, 'iter_8.pth'))
-    got = _load(osp.join(work_dir, 'iter_8.pth'))
+    expected = load_checkpoint(osp.join(ref_dir, 'iter_8.pth'))
+    got = load_checkpoint(osp.join(work_dir, 'iter_8.pth'))
     assert got['meta']['iter'] == expected['meta']['iter'] == 8
     assert 'rng_states' in got
     assert got['state_dict'].keys() == expected['state_dict'].keys()

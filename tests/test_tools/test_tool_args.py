@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 from mmengine.config import Config
 
-from mmcat.utils import register_scope_modules
+from mmcat.engine import register_scope_modules
 from tools_testkit import REPO_ROOT
 
 

@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 import mmcat  # noqa: F401
-from mmcat.utils import build_runner
+from mmcat.engine import build_runner
 
 from reliability_testkit import write_det_config_with_hooks
 from tools_testkit import REPO_ROOT, make_tiny_coco, write_det_config

@@ -1,11 +1,10 @@
 """``tools/train.py`` (with ``--resume``) and ``tools/test.py`` in one
 process, on an MMDetection and an MMSegmentation config.
 
-Each tool run is a fresh interpreter (~10 s of imports), so the runs are
-few: train 2 iterations, resume to 4, test the first checkpoint (mmdet),
-and train 2 iterations of a segmentor (mmseg).
+Each tool run is a fresh interpreter that imports the whole OpenMMLab
+stack, so the runs are few: train 2 iterations, resume to 4, test the first
+checkpoint (mmdet), and train 2 iterations of a segmentor (mmseg).
 """
-import json
 import os.path as osp
 import pickle
 import sys
@@ -13,13 +12,11 @@ import sys
 import pytest
 import torch
 
-from mmcat.utils import register_mmengine_safe_globals
-
-from tools_testkit import (make_tiny_coco, make_tiny_seg, run_tool, tail,
-                           write_det_config, write_seg_config)
+from tools_testkit import (load_checkpoint, make_tiny_coco, make_tiny_seg,
+                           rank_iters, run_tool, tail, write_det_config,
+                           write_seg_config)
 
 PY = sys.executable
-register_mmengine_safe_globals()  # the tests read checkpoints themselves
 
 
 @pytest.fixture(scope='module')
@@ -36,16 +33,11 @@ def det_run(tmp_path_factory):
     return config, work_dir
 
 
-def _iters(work_dir: str) -> dict:
-    with open(osp.join(work_dir, 'rank0_iters.json')) as f:
-        return json.load(f)
-
-
 def test_train_then_resume(det_run, tmp_path):
     config, work_dir = det_run
-    assert _iters(work_dir) == dict(
+    assert rank_iters(work_dir) == dict(
         start_iter=0, end_iter=2, world_size=1, wrapper='RetinaNet')
-    first = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)
+    first = load_checkpoint(osp.join(work_dir, 'iter_2.pth'))
 
     log = str(tmp_path / 'resume.txt')
     rc = run_tool([
@@ -54,13 +46,12 @@ def test_train_then_resume(det_run, tmp_path):
     ], log)
     assert rc == 0, tail(log)
     # bare --resume found iter_2.pth and the loop went on from there
-    assert _iters(work_dir) == dict(
+    assert rank_iters(work_dir) == dict(
         start_iter=2, end_iter=4, world_size=1, wrapper='RetinaNet')
-    resumed = torch.load(
-        osp.join(work_dir, 'rank0_init.pth'), weights_only=True)
+    resumed = load_checkpoint(osp.join(work_dir, 'rank0_init.pth'))
     for name, value in resumed.items():
         assert torch.equal(value, first['state_dict'][name]), name
-    last = torch.load(osp.join(work_dir, 'iter_4.pth'), weights_only=True)
+    last = load_checkpoint(osp.join(work_dir, 'iter_4.pth'))
     assert last['meta']['iter'] == 4
     losses = last['message_hub']['log_scalars']['train/loss'].data[0]
     assert len(losses) == 4  # two logged before the resume, two after
@@ -88,7 +79,7 @@ def test_train_mmseg(tmp_path):
         str(tmp_path / 'fcn_tiny.py'), data_root, work_dir, max_iters=2)
     log = str(tmp_path / 'train.txt')
     assert run_tool([PY, 'tools/train.py', config], log) == 0, tail(log)
-    assert _iters(work_dir) == dict(
+    assert rank_iters(work_dir) == dict(
         start_iter=0, end_iter=2, world_size=1, wrapper='EncoderDecoder')
-    ckpt = torch.load(osp.join(work_dir, 'iter_2.pth'), weights_only=True)
+    ckpt = load_checkpoint(osp.join(work_dir, 'iter_2.pth'))
     assert ckpt['meta']['dataset_meta']['classes'] == ('background', 'box')

@@ -20,6 +20,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from mmcat.engine import register_mmengine_safe_globals
+
 HERE = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.dirname(osp.dirname(HERE))
 CLASSES = ('square', 'bar')
@@ -61,6 +63,12 @@ class DumpParamsHook(Hook):
         }
         torch.save(params, osp.join(runner.work_dir,
                                     f'rank{runner.rank}_{tag}.pth'))
+
+
+def rank_iters(work_dir: str, rank: int = 0) -> dict:
+    """What :class:`DumpParamsHook` recorded of rank ``rank``'s loop."""
+    with open(osp.join(work_dir, f'rank{rank}_iters.json')) as f:
+        return json.load(f)
 
 
 def _write_png(path: str, img: np.ndarray) -> None:
@@ -145,11 +153,48 @@ def make_tiny_seg(root: str, num_images: int = 8, size: int = 64) -> str:
     return root
 
 
-DET_CONFIG = '''\
-default_scope = 'mmdet'
+_HEAD = '''\
+default_scope = {scope!r}
 custom_imports = dict(imports=['tools_testkit'], allow_failed_imports=False)
 data_root = {data_root!r}
 work_dir = {work_dir!r}
+'''
+
+# What the det and seg configs share: loop, optimizer, hooks, environment.
+# {kind} is 'Det' or 'Seg' (the visualizer and its hook).
+_RUN = '''\
+test_cfg = dict(type='TestLoop')
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters={max_iters},
+                 val_interval=10000)
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=1{logger_args}),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval={ckpt_interval},
+                    by_epoch=False),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='{kind}VisualizationHook'))
+custom_hooks = [dict(type='DumpParamsHook')]
+# nccl on purpose: tools/train.py must switch to gloo on a CPU-only machine
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='{kind}LocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = {log_processor}
+log_level = 'INFO'
+randomness = dict(seed=0)
+load_from = None
+resume = False
+'''
+
+DET_CONFIG = _HEAD + '''\
 classes = {classes!r}
 
 model = dict(
@@ -256,66 +301,14 @@ test_dataloader = dict(
     dataset=dict(**dataset, test_mode=True, pipeline=test_pipeline))
 test_evaluator = dict(
     type='CocoMetric', ann_file=data_root + '/ann.json', metric='bbox')
-test_cfg = dict(type='TestLoop')
-
-train_cfg = dict(type='IterBasedTrainLoop', max_iters={max_iters},
-                 val_interval=10000)
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
 # two schedulers, so checkpoints carry their state (a Counter among it)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2),
     dict(type='MultiStepLR', by_epoch=False, milestones=[3], gamma=0.5),
 ]
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=1),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval={ckpt_interval},
-                    by_epoch=False),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
-custom_hooks = [dict(type='DumpParamsHook')]
-# nccl on purpose: tools/train.py must switch to gloo on a CPU-only machine
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(type='LogProcessor', window_size=1, by_epoch=False)
-log_level = 'INFO'
-randomness = dict(seed=0)
-load_from = None
-resume = False
-'''
+''' + _RUN
 
-
-def write_det_config(path: str,
-                     data_root: str,
-                     work_dir: str,
-                     max_iters: int = 4,
-                     ckpt_interval: Optional[int] = None) -> str:
-    """Write a self-contained tiny RetinaNet (ResNet-18, 8 base channels)
-    config for the data of :func:`make_tiny_coco`; returns ``path``."""
-    with open(path, 'w') as f:
-        f.write(
-            DET_CONFIG.format(
-                data_root=data_root,
-                work_dir=work_dir,
-                classes=CLASSES,
-                max_iters=max_iters,
-                ckpt_interval=ckpt_interval or max_iters))
-    return path
-
-
-SEG_CONFIG = '''\
-default_scope = 'mmseg'
-custom_imports = dict(imports=['tools_testkit'], allow_failed_imports=False)
-data_root = {data_root!r}
-work_dir = {work_dir!r}
+SEG_CONFIG = _HEAD + '''\
 
 model = dict(
     type='EncoderDecoder',
@@ -377,39 +370,32 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dataset)
 test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_cfg = dict(type='TestLoop')
-
-train_cfg = dict(type='IterBasedTrainLoop', max_iters={max_iters},
-                 val_interval=10000)
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
     dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end={max_iters},
          by_epoch=False),
 ]
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=1, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval={max_iters}),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
-custom_hooks = [dict(type='DumpParamsHook')]
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(by_epoch=False)
-log_level = 'INFO'
-randomness = dict(seed=0)
-load_from = None
-resume = False
-'''
+''' + _RUN
+
+
+def _write_config(path: str, template: str, **values) -> str:
+    with open(path, 'w') as f:
+        f.write(template.format(**values))
+    return path
+
+
+def write_det_config(path: str,
+                     data_root: str,
+                     work_dir: str,
+                     max_iters: int = 4,
+                     ckpt_interval: Optional[int] = None) -> str:
+    """Write a self-contained tiny RetinaNet (ResNet-18, 8 base channels)
+    config for the data of :func:`make_tiny_coco`; returns ``path``."""
+    return _write_config(
+        path, DET_CONFIG, scope='mmdet', kind='Det', data_root=data_root,
+        work_dir=work_dir, classes=CLASSES, max_iters=max_iters,
+        ckpt_interval=ckpt_interval or max_iters, logger_args='',
+        log_processor="dict(type='LogProcessor', window_size=1, "
+        "by_epoch=False)")
 
 
 def write_seg_config(path: str,
@@ -418,11 +404,11 @@ def write_seg_config(path: str,
                      max_iters: int = 2) -> str:
     """Write a self-contained tiny FCN (ResNetV1c-18, 8 base channels)
     config for the data of :func:`make_tiny_seg`; returns ``path``."""
-    with open(path, 'w') as f:
-        f.write(
-            SEG_CONFIG.format(
-                data_root=data_root, work_dir=work_dir, max_iters=max_iters))
-    return path
+    return _write_config(
+        path, SEG_CONFIG, scope='mmseg', kind='Seg', data_root=data_root,
+        work_dir=work_dir, max_iters=max_iters, ckpt_interval=max_iters,
+        logger_args=', log_metric_by_epoch=False',
+        log_processor='dict(by_epoch=False)')
 
 
 def tool_env(**extra: str) -> Dict[str, str]:
@@ -441,6 +427,13 @@ def tool_env(**extra: str) -> Dict[str, str]:
     env['MKL_NUM_THREADS'] = '1'
     env.update(extra)
     return env
+
+
+def load_checkpoint(path: str) -> dict:
+    """A checkpoint the tools wrote, read as they read it: weights-only,
+    with mmengine's own types allow-listed."""
+    register_mmengine_safe_globals()
+    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def free_port() -> int:

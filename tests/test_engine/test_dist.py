@@ -6,16 +6,21 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmcat.utils.dist import (_cpu_model_wrapper_cfg, cpu_dist_env,
-                              setup_cpu_distributed)
+from mmcat.engine.dist import (_cpu_model_wrapper_cfg, cpu_dist_env,
+                               setup_cpu_distributed)
+
+
+def _environ(monkeypatch, unset=(), **values: str) -> None:
+    """Set ``values`` and remove ``unset`` in ``os.environ`` for one test."""
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    for key in unset:
+        monkeypatch.delenv(key, raising=False)
 
 
 def test_pytorch_env(monkeypatch):
-    monkeypatch.setenv('RANK', '3')
-    monkeypatch.setenv('WORLD_SIZE', '4')
-    monkeypatch.setenv('LOCAL_RANK', '1')
-    monkeypatch.setenv('MASTER_ADDR', '10.0.0.1')
-    monkeypatch.delenv('MASTER_PORT', raising=False)
+    _environ(monkeypatch, RANK='3', WORLD_SIZE='4', LOCAL_RANK='1',
+             MASTER_ADDR='10.0.0.1', unset=['MASTER_PORT'])
     assert cpu_dist_env('pytorch') == dict(
         RANK='3',
         WORLD_SIZE='4',
@@ -29,13 +34,9 @@ def test_slurm_env(monkeypatch, tmp_path):
     scontrol = tmp_path / 'scontrol'
     scontrol.write_text('#!/bin/sh\necho node-7\necho node-8\n')
     scontrol.chmod(scontrol.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv('PATH', f'{tmp_path}{os.pathsep}{os.environ["PATH"]}')
-    monkeypatch.setenv('SLURM_PROCID', '5')
-    monkeypatch.setenv('SLURM_NTASKS', '8')
-    monkeypatch.setenv('SLURM_LOCALID', '1')
-    monkeypatch.setenv('SLURM_NODELIST', 'node-[7-8]')
-    monkeypatch.delenv('MASTER_ADDR', raising=False)
-    monkeypatch.delenv('MASTER_PORT', raising=False)
+    _environ(monkeypatch, PATH=f'{tmp_path}{os.pathsep}{os.environ["PATH"]}',
+             SLURM_PROCID='5', SLURM_NTASKS='8', SLURM_LOCALID='1',
+             SLURM_NODELIST='node-[7-8]', unset=['MASTER_ADDR', 'MASTER_PORT'])
     assert cpu_dist_env('slurm', port=12345) == dict(
         RANK='5',
         WORLD_SIZE='8',
@@ -48,14 +49,11 @@ def test_slurm_env(monkeypatch, tmp_path):
 
 
 def test_mpi_env(monkeypatch):
-    monkeypatch.setenv('OMPI_COMM_WORLD_RANK', '2')
-    monkeypatch.setenv('OMPI_COMM_WORLD_SIZE', '3')
-    monkeypatch.setenv('OMPI_COMM_WORLD_LOCAL_RANK', '0')
-    monkeypatch.delenv('MASTER_ADDR', raising=False)
+    _environ(monkeypatch, OMPI_COMM_WORLD_RANK='2', OMPI_COMM_WORLD_SIZE='3',
+             OMPI_COMM_WORLD_LOCAL_RANK='0', unset=['MASTER_ADDR'])
     with pytest.raises(KeyError, match='MASTER_ADDR'):
         cpu_dist_env('mpi')
-    monkeypatch.setenv('MASTER_ADDR', 'head')
-    monkeypatch.setenv('MASTER_PORT', '2222')
+    _environ(monkeypatch, MASTER_ADDR='head', MASTER_PORT='2222')
     assert cpu_dist_env('mpi') == dict(
         RANK='2',
         WORLD_SIZE='3',
@@ -113,11 +111,8 @@ def test_setup_single_process_gloo(monkeypatch):
 
     if torch_dist.is_initialized():
         pytest.skip('a process group already exists in this process')
-    monkeypatch.setenv('RANK', '0')
-    monkeypatch.setenv('WORLD_SIZE', '1')
-    monkeypatch.setenv('LOCAL_RANK', '0')
-    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
-    monkeypatch.setenv('MASTER_PORT', str(_free_port()))
+    _environ(monkeypatch, RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
+             MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()))
     cfg = Config(
         dict(launcher='pytorch', env_cfg=dict(dist_cfg=dict(backend='nccl'))))
     try:

@@ -155,7 +155,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     ``cfg.model_wrapper_cfg`` so DDP gets ``device_ids=None``.
 
     Args:
-        cfg: the full config, after command-line overrides.
+        cfg: the full config (a ``Config`` or dict), after command-line
+            overrides.
 
     Returns:
         Whether anything was changed (False with CUDA or without launcher).
@@ -172,5 +173,5 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         backend=dist_cfg['backend'],
         port=dist_cfg.get('port'),
         timeout=dist_cfg.get('timeout'))
-    cfg.model_wrapper_cfg = _cpu_model_wrapper_cfg(cfg)
+    cfg['model_wrapper_cfg'] = _cpu_model_wrapper_cfg(cfg)
     return True

@@ -1,4 +1,6 @@
-"""torch >= 2.6 loads checkpoints with ``weights_only=True`` by default.
+"""The weights-only allow-list of mmengine's own checkpoint contents.
+
+torch >= 2.6 loads checkpoints with ``weights_only=True`` by default.
 
 mmengine 0.10.7 calls ``torch.load`` without ``weights_only``, so it can no
 longer read the checkpoints it writes itself: besides tensors they hold the
@@ -18,12 +20,13 @@ be unsafe: torch's weights-only unpickler applies it to whatever is on its
 stack, so a crafted file can walk from an allowed function to its
 ``__globals__`` and from there to ``eval``, and call the result through
 ``torch._tensor._rebuild_from_type_v2`` (allowed by default, it calls its
-first argument). ``tests/test_utils/test_compat.py`` keeps such a file as a
-regression test. What is registered under the name ``builtins.getattr`` is
-therefore :func:`_checkpoint_getattr`, which resolves only the listed
-attributes of the listed classes and refuses everything else. (torch looks
-allowed globals up by name: code that also allow-lists the real ``getattr``
-makes the choice between the two arbitrary. Don't.)
+first argument). ``tests/test_engine/test_checkpoint_compat.py`` keeps such
+a file as a regression test. What is registered under the name
+``builtins.getattr`` is therefore :func:`_checkpoint_getattr`, which
+resolves only the listed attributes of the listed classes and refuses
+everything else. (torch looks allowed globals up by name: code that also
+allow-lists the real ``getattr`` makes the choice between the two
+arbitrary. Don't.)
 
 What stays open by mmengine's design: ``HistoryBuffer.__setstate__`` merges
 the checkpoint's ``statistics_methods`` into a class-level registry, so a
@@ -58,7 +61,7 @@ def _checkpoint_getattr(obj: Any, name: str) -> Any:
     raise pickle.UnpicklingError(
         f'getattr({obj!r}, {name!r}) is not allowed in a weights-only load; '
         'mmcat only allows the methods that mmengine checkpoints reference '
-        '(see mmcat/utils/compat.py)')
+        '(see mmcat/engine/checkpoint_compat.py)')
 
 
 def _numpy_safe_globals() -> List[SafeGlobal]:

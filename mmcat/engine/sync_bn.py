@@ -8,7 +8,7 @@ that works depends on the run, not on the config:
   swaps every SyncBN for BN, and torch's SyncBN falls back to BN when no
   process group exists, so nothing fails;
 * several processes on GPUs: SyncBN is what the configs want;
-* several processes on CPUs (gloo, see :mod:`mmcat.utils.dist`), or any
+* several processes on CPUs (gloo, see :mod:`mmcat.engine.dist`), or any
   code that starts a process group itself and trains a model on the CPU:
   torch refuses, ``DistributedDataParallel`` with "SyncBatchNorm layers only
   work with GPU modules" and the forward pass with "SyncBatchNorm expected

@@ -1,16 +1,42 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: the downstream
-codebase a config belongs to, and how its Runner is built."""
+"""How the tools build a Runner, and the Runner type a config can name.
+
+* :func:`build_runner`: what ``tools/train.py`` and ``tools/test.py`` share,
+  the downstream codebase of a config registered and its Runner built, with
+  checks of the model and data that fail early and clearly;
+* :class:`MMCATRunner`: an mmengine ``Runner`` that applies
+  :func:`~mmcat.engine.setup_runtime` itself, for configs run by other
+  tools (MMDetection's or MMSegmentation's ``tools/train.py``):
+  ``runner_type = 'MMCATRunner'`` with ``custom_imports`` of ``mmcat``.
+"""
+import copy
 from typing import Optional
 
 from mmengine.config import Config
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .data_checks import check_data_on_build
-from .dist import setup_cpu_distributed
-from .sync_bn import maybe_revert_sync_bn_cfg
 from .model_checks import check_neck_widths
+from .runtime import setup_runtime
 
-__all__ = ['build_runner', 'register_scope_modules']
+__all__ = ['MMCATRunner', 'build_runner', 'register_scope_modules']
+
+
+@RUNNERS.register_module()
+class MMCATRunner(Runner):
+    """A ``Runner`` built with mmcat's runtime fixes in place.
+
+    ``from_cfg`` (what ``RUNNERS.build`` calls for ``runner_type``) applies
+    :func:`~mmcat.engine.setup_runtime` to a copy of the config before the
+    Runner starts its process group, wraps the model, loads or resumes a
+    checkpoint and saves one. Everything else is mmengine's ``Runner``.
+    """
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'MMCATRunner':
+        cfg = copy.deepcopy(cfg)
+        setup_runtime(cfg)
+        return super().from_cfg(cfg)
 
 
 def register_scope_modules(cfg: Config) -> Optional[str]:
@@ -40,21 +66,16 @@ def register_scope_modules(cfg: Config) -> Optional[str]:
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner a finished config asks for.
 
-    Registers the config's codebase, prepares a CPU-only distributed run
-    (see :func:`mmcat.utils.setup_cpu_distributed`), then builds
+    Call :func:`~mmcat.engine.setup_runtime` with ``cfg`` first (the tools
+    do): on a machine without CUDA a launched run needs its process group
+    before the Runner is built. Registers the config's codebase, then builds
     ``cfg.runner_type`` through ``RUNNERS`` or a plain ``Runner``. The built
     model's neck must match its backbone (:func:`check_neck_widths`), and
     each data loader checks its data when the Runner builds it
-    (:func:`~mmcat.utils.data_checks.check_data_on_build`).
+    (:func:`~mmcat.engine.data_checks.check_data_on_build`).
     """
     register_scope_modules(cfg)
-    setup_cpu_distributed(cfg)
-    # SyncBN cannot run in CPU process groups: BN there (GPUs keep SyncBN;
-    # a single process is handled by mmengine itself).
-    maybe_revert_sync_bn_cfg(
-        cfg.model, distributed=cfg.get('launcher', 'none') != 'none')
     if 'runner_type' in cfg:
-        from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)

@@ -5,8 +5,9 @@ import types
 
 import torch
 
-import mmcat  # noqa: F401  (registers the stand-in)
 from mmcat.models import CAT
+from mmcat.models.utils.foreign_checkpoints import \
+    register_foreign_config_stand_ins
 from mmcat.testing.cat_reference import ReferenceCAT
 
 MINI = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
@@ -60,3 +61,10 @@ def test_authors_imagenet_file_loads_through_init_cfg(tmp_path):
     assert ran == []
     ckpt = torch.load(path, weights_only=True)
     assert ckpt['config']['MODEL']['TYPE'] == 'cat'
+
+
+def test_register_is_idempotent():
+    register_foreign_config_stand_ins()
+    before = set(map(repr, torch.serialization.get_safe_globals()))
+    register_foreign_config_stand_ins()
+    assert set(map(repr, torch.serialization.get_safe_globals())) == before

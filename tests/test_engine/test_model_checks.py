@@ -9,8 +9,8 @@ from mmdet.models.necks import FPN
 
 import mmcat  # noqa: F401
 from mmcat.models import CAT
-from mmcat.utils.model_checks import (backbone_out_channels,
-                                      check_neck_widths, unwrap_model)
+from mmcat.engine.model_checks import (backbone_out_channels,
+                                       check_neck_widths, unwrap_model)
 
 NARROW = dict(embed_dims=8, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2))
 

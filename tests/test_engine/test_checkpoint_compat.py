@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer
-from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
-from torch.utils.data import Dataset
 
-from mmcat.utils.compat import register_mmengine_safe_globals
+from mmcat.engine.checkpoint_compat import register_mmengine_safe_globals
+
+from engine_testkit import ToyModel, toy_runner
 
 pytestmark = pytest.mark.skipif(
     torch.__version__ < '2.6', reason='weights_only is the default from 2.6')
@@ -30,48 +30,11 @@ def weights_only_default(monkeypatch):
     register_mmengine_safe_globals()
 
 
-class ToyModel(BaseModel):
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = torch.nn.Linear(2, 1)
-
-    def forward(self, inputs, labels=None, mode='tensor'):
-        out = self.linear(torch.stack(inputs)).squeeze(1)
-        if mode == 'loss':
-            return dict(loss=((out - torch.stack(labels))**2).mean())
-        return out
-
-
-class ToyData(Dataset):
-    metainfo = dict(classes=('a', 'b'))
-
-    def __len__(self) -> int:
-        return 8
-
-    def __getitem__(self, i: int) -> dict:
-        return dict(
-            inputs=torch.full((2, ), float(i)), labels=torch.tensor(i % 2.))
-
-
 def _runner(work_dir: str, max_iters: int, **kwargs) -> Runner:
-    return Runner(
-        model=ToyModel(),
-        work_dir=work_dir,
-        experiment_name=f'toy_{osp.basename(work_dir)}_{max_iters}',
-        train_dataloader=dict(
-            dataset=ToyData(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2,
-            num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+    return toy_runner(
+        work_dir, max_iters,
         param_scheduler=dict(
             type='MultiStepLR', by_epoch=False, milestones=[1], gamma=0.5),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2,
-                            by_epoch=False)),
-        randomness=dict(seed=0),
         **kwargs)
 
 
