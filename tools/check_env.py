@@ -22,7 +22,8 @@ def _pins(path: str) -> dict:
             for op in ('==', '<', '>'):
                 if op in line:
                     name, version = line.split(op, 1)[0], line.split('==')[-1]
-                    pins[name.strip()] = version.strip() if op == '==' else None
+                    pins[name.strip()] = (version.strip()
+                                          if op == '==' else None)
                     break
             else:
                 pins[line] = None
