@@ -1,0 +1,43 @@
+# Fine-tune FCOS with a CAT-S backbone on your own COCO-format dataset.
+# Copy this file, edit the block below (nothing else needs to change), then:
+#   python tools/analysis_tools/browse_dataset.py MY_CONFIG --out vis --num 8
+#   python tools/train.py MY_CONFIG
+# docs/custom_dataset.md walks through it. Everything else (model, pipeline,
+# AdamW recipe, 1x schedule) is fcos_cat_s_1x_coco.py's.
+_base_ = '../fcos_cat_s_1x_coco.py'
+
+# ----------------------------------------------------------- your dataset
+data_root = 'data/my_dataset/'
+train_ann_file = 'annotations/train.json'  # relative to data_root
+train_img_dir = 'images/train/'            # where train.json's file_names are
+val_ann_file = 'annotations/val.json'
+val_img_dir = 'images/val/'
+# The names of the annotation file's categories, in the order of their ids
+# (`python tools/analysis_tools/browse_dataset.py MY_CONFIG --print-classes`
+# prints this line from train_ann_file). The head's class count follows.
+classes = ('my_class_a', 'my_class_b')
+# Start from ImageNet CAT-S weights (the authors' file or its conversion by
+# tools/model_converters/cat2mmcat.py; None: from scratch) ...
+pretrained = 'checkpoints/cat_small_in1k.pth'
+# ... or from a COCO-trained CAT-S FCOS (its 80-class head is left out:
+# mmengine reports the size mismatch and keeps the new head's initial weights).
+load_from = None
+# -------------------------------------------------------------------------
+
+metainfo = dict(classes=classes)
+model = dict(
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)
+                  if pretrained else None),
+    bbox_head=dict(num_classes=len(classes)))
+
+train_dataloader = dict(
+    dataset=dict(
+        data_root=data_root, metainfo=metainfo, ann_file=train_ann_file,
+        data_prefix=dict(img=train_img_dir)))
+val_dataloader = dict(
+    dataset=dict(
+        data_root=data_root, metainfo=metainfo, ann_file=val_ann_file,
+        data_prefix=dict(img=val_img_dir)))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + val_ann_file)
+test_evaluator = val_evaluator
