@@ -26,6 +26,7 @@ from ..layers import cpu_inference as cpu_kernels
 from ..layers.blocks import CrossAttentionBlock
 from ..layers.cpu_inference import CPUInferencePolicy
 from ..layers.embed import PatchEmbed, PatchProjection
+from ..layers.resize import bicubic_resize_nhwc
 from ..utils.ckpt_convert import cat_converter
 
 
@@ -298,10 +299,7 @@ class CAT(BaseModule):
         policy = cpu_kernels.policy_for(self, x)
         x = self.patch_embed(x)                                 # B, h, w, C
         if self.use_abs_pos_embed:
-            hw = x.shape[1:3]
-            pos = (self.resized_pos_embed(hw) if policy is None else
-                   cpu_kernels.resized_pos_embed(self.absolute_pos_embed, hw))
-            x = x + pos.to(x.dtype)
+            x = x + self.resized_pos_embed(x.shape[1:3]).to(x.dtype)
         x = self.drop_after_pos(x)
         outs = []
         for i, stage in enumerate(self.stages):
@@ -315,10 +313,9 @@ class CAT(BaseModule):
     def resized_pos_embed(self, hw: Tuple[int, int]) -> torch.Tensor:
         """The position table resized bicubically to ``hw``: (1, h, w, C)."""
         pos = self.absolute_pos_embed
-        if tuple(pos.shape[2:]) != tuple(hw):
-            pos = F.interpolate(pos, size=tuple(hw), mode='bicubic',
-                                align_corners=False)
-        return pos.permute(0, 2, 3, 1)
+        if tuple(pos.shape[2:]) == tuple(hw):
+            return pos.permute(0, 2, 3, 1)
+        return bicubic_resize_nhwc(pos, tuple(hw))
 
     # -------------------------------------------------------------- freezing
     def _frozen_modules(self) -> List[nn.Module]:

@@ -6,8 +6,7 @@ by arithmetic. Without autograd nothing has to be kept for a backward pass,
 so this module runs the same computation over pieces whose intermediates stay
 in the CPU's caches (the idea of ``chunk_size_feed_forward`` in HF
 transformers), with oneDNN's linear kernel (the one ``torch.compile`` uses for
-frozen CPU models), short sequences attended head by head, and the position
-table resized by two matrix products. The results are those of the layers'
+frozen CPU models) and short sequences attended head by head. The results are those of the layers'
 own ``forward`` up to float rounding; ``docs/benchmark.md`` has the figures.
 
 This is the only module with CPU-inference code, and :func:`policy_for` is
@@ -30,7 +29,6 @@ from .attention import CrossPatchAttention, InnerPatchAttention
 from .blocks import AttentionBlock
 from .patch_partition import (channel_patch_partition, channel_patch_reverse,
                               pad_to_multiple, patch_partition, patch_reverse)
-from .resize import bicubic_resize_nhwc
 
 MiB = 1024 * 1024
 
@@ -330,10 +328,3 @@ def stage_forward(stage: nn.Module, x: torch.Tensor,
         for block in (cab.pre_ipsa, cab.cpsa, cab.post_ipsa):
             x = attention_block_forward(block, x, policy)
     return x, (stage.downsample(x) if stage.downsample is not None else None)
-
-
-def resized_pos_embed(table: torch.Tensor,
-                      hw: Tuple[int, int]) -> torch.Tensor:
-    """The position table (1, C, h0, w0) resized bicubically to ``hw`` as a
-    channels-last (1, H, W, C) map, by two matrix products."""
-    return bicubic_resize_nhwc(table, hw)
