@@ -5,10 +5,16 @@ registries, so configs can name them too: a test that runs a config in a
 fresh interpreter puts this directory on ``PYTHONPATH`` and lists
 ``engine_testkit`` in its ``custom_imports``.
 """
+import datetime
+import os
 import os.path as osp
-from typing import Optional, Sequence
+import tempfile
+import time
+from typing import Callable, Optional, Sequence
 
 import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, MODELS
 from mmengine.runner import Runner
@@ -63,11 +69,13 @@ def toy_runner(work_dir: str,
                dataset: Optional[Dataset] = None,
                lr: float = 0.01,
                ckpt_interval: int = 2,
+               randomness: Optional[dict] = None,
                **kwargs) -> Runner:
     """A Runner that trains ``model`` (default :class:`ToyModel`) on
     ``dataset`` (default :class:`ToyData`) with SGD, batches of 2, for
-    ``max_iters`` iterations, saving every ``ckpt_interval``; ``kwargs``
-    go to ``Runner`` as they are."""
+    ``max_iters`` iterations, saving every ``ckpt_interval``, seeded with
+    ``randomness`` (default ``dict(seed=0)``); ``kwargs`` go to ``Runner``
+    as they are."""
     return Runner(
         model=model if model is not None else ToyModel(),
         work_dir=work_dir,
@@ -82,7 +90,7 @@ def toy_runner(work_dir: str,
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=ckpt_interval,
                             by_epoch=False)),
-        randomness=dict(seed=0),
+        randomness=randomness or dict(seed=0),
         **kwargs)
 
 
@@ -115,3 +123,41 @@ def write_toy_config(path: str, work_dir: str, max_iters: int,
         f.write(TOY_CONFIG.format(runner_type=runner_type, work_dir=work_dir,
                                   max_iters=max_iters, resume=resume))
     return path
+
+
+def _gloo_entry(rank: int, fn: Callable, world_size: int, store: str,
+                args: tuple) -> None:
+    """One process of :func:`run_in_gloo_group`."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    torch_dist.init_process_group(
+        'gloo', init_method=f'file://{store}', rank=rank,
+        world_size=world_size, timeout=datetime.timedelta(seconds=60))
+    try:
+        fn(rank, world_size, *args)
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def run_in_gloo_group(fn: Callable, world_size: int, *args,
+                      timeout: float = 240) -> None:
+    """Run ``fn(rank, world_size, *args)`` in ``world_size`` fresh processes
+    joined in a gloo group (``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``
+    exported), as a launched CPU run has them.
+
+    ``fn`` must be importable (a module-level function of a module on
+    ``sys.path``). A process that raises fails the call with its traceback;
+    one still running after ``timeout`` seconds is killed and fails it too.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        context = mp.start_processes(
+            _gloo_entry, args=(fn, world_size, osp.join(tmp, 'store'), args),
+            nprocs=world_size, join=False, start_method='spawn')
+        deadline = time.monotonic() + timeout
+        while not context.join(timeout=1):
+            if time.monotonic() > deadline:
+                for process in context.processes:
+                    process.kill()
+                raise TimeoutError(f'{fn.__name__} did not end within '
+                                   f'{timeout} s')

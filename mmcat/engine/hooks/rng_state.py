@@ -7,12 +7,14 @@ in the training step (stochastic depth, dropout, random augmentation in the
 main process, a data loader's per-epoch seed) then differs from the
 uninterrupted run, and so do the final weights.
 """
+import functools
 import random
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
+from mmengine.dist import all_gather_object
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
@@ -20,10 +22,26 @@ __all__ = ['RNGStateHook', 'get_rng_states', 'set_rng_states']
 
 _KEY = 'rng_states'
 
+# The stages in which mmengine's CheckpointHook saves; every rank runs them.
+_SAVING_STAGES = ('after_train_iter', 'after_train_epoch', 'after_val_epoch')
+
+
+def _cpu_bytes(state: torch.Tensor) -> torch.Tensor:
+    """A generator state as torch's ``set_state`` takes it: a CPU uint8
+    tensor (a checkpoint loaded with ``map_location='cuda'`` has it on the
+    GPU)."""
+    return state.detach().to(device='cpu', dtype=torch.uint8).contiguous()
+
 
 def get_rng_states() -> Dict[str, Any]:
-    """The states of Python's, numpy's and torch's global generators (CUDA's
-    too where initialised), in types a weights-only ``torch.load`` reads."""
+    """This process's generator states, in types a weights-only
+    ``torch.load`` reads.
+
+    Returns:
+        ``python``, ``numpy`` and ``torch`` (the CPU generator); with CUDA
+        initialised also ``cuda``, the state of this process's own device
+        (``torch.cuda.current_device()``), a uint8 tensor.
+    """
     _, keys, pos, has_gauss, cached = np.random.get_state()
     states: Dict[str, Any] = dict(
         python=random.getstate(),
@@ -31,22 +49,48 @@ def get_rng_states() -> Dict[str, Any]:
                    has_gauss=has_gauss, cached_gaussian=cached),
         torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states['cuda'] = torch.cuda.get_rng_state_all()
+        states['cuda'] = torch.cuda.get_rng_state(torch.cuda.current_device())
     return states
 
 
+def _device_state(states: Dict[str, Any]) -> Optional[torch.Tensor]:
+    """The saved state for this process's CUDA device, or None when there
+    is none to restore (no CUDA here, or none saved for this device)."""
+    saved = states.get('cuda', None)
+    if saved is None or not torch.cuda.is_available():
+        return None
+    if isinstance(saved, torch.Tensor):
+        return saved
+    # Files of earlier versions hold a list: every visible GPU's state.
+    device = torch.cuda.current_device()
+    return saved[device] if device < len(saved) else None
+
+
 def set_rng_states(states: Dict[str, Any]) -> None:
-    """Restore what :func:`get_rng_states` returned."""
+    """Restore what :func:`get_rng_states` returned, wherever the tensors
+    were loaded to (they are copied to the CPU first).
+
+    The CUDA state goes to this process's current device; without CUDA it is
+    ignored, and without a saved one the device keeps its state.
+    """
     version, keys, gauss = states['python']
     random.setstate((version, tuple(keys), gauss))
     np_state = states['numpy']
     np.random.set_state(
-        ('MT19937', np_state['keys'].numpy().astype(np.uint32),
+        ('MT19937', np_state['keys'].cpu().numpy().astype(np.uint32),
          int(np_state['pos']), int(np_state['has_gauss']),
          float(np_state['cached_gaussian'])))
-    torch.set_rng_state(states['torch'])
-    if 'cuda' in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states['cuda'])
+    torch.set_rng_state(_cpu_bytes(states['torch']))
+    device_state = _device_state(states)
+    if device_state is not None:
+        torch.cuda.set_rng_state(
+            _cpu_bytes(device_state), torch.cuda.current_device())
+
+
+def _per_rank(saved: Any) -> List[Dict[str, Any]]:
+    """The per-rank records of a checkpoint; files of earlier versions hold
+    one record (rank 0's)."""
+    return [saved] if isinstance(saved, dict) else list(saved)
 
 
 class _RestoreAfterSkip:
@@ -82,8 +126,8 @@ class _RestoreAfterSkip:
 
 @HOOKS.register_module()
 class RNGStateHook(Hook):
-    """Save the generators' states with every checkpoint; restore them when
-    training resumes from one.
+    """Save every rank's generator states with each checkpoint; restore each
+    rank's own when training resumes from one.
 
     The states are restored where the saved run stood: for an
     ``IterBasedTrainLoop`` after mmengine has skipped the batches already
@@ -91,41 +135,94 @@ class RNGStateHook(Hook):
     the start of the next epoch. A checkpoint given as ``load_from`` without
     ``resume`` (a fine-tuning start) restores nothing.
 
-    Only rank 0 writes checkpoints, so its states are saved; at a resume
-    every rank takes them, which is exact when the ranks share a seed
-    (mmengine's default). With ``randomness.diff_rank_seed=True`` only rank 0
-    restores, and a warning says so. Data loader workers
-    (``num_workers > 0``) draw from generators seeded per epoch, not from
-    these.
+    The checkpoint holds one record per rank (Python's, numpy's and torch's
+    CPU generators, and the rank's own CUDA device), gathered from every rank
+    when mmengine's ``CheckpointHook`` saves. So ranks restore their own
+    states, with ``randomness.diff_rank_seed=True`` too. A checkpoint saved
+    by ``runner.save_checkpoint`` called outside that hook holds rank 0's
+    record only (gathering there could wait for ranks that never come).
+
+    Resuming with another number of processes than the saved run had:
+    ranks that have a record restore it; the others keep the states their
+    seed gave them, and a warning says that the run will not repeat the
+    interrupted one exactly. A saved CUDA state is ignored on a machine
+    without CUDA. Data loader workers (``num_workers > 0``) draw from
+    generators seeded per epoch, not from these.
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(self) -> None:
-        self._pending: Optional[Dict[str, Any]] = None
+        self._loaded: Optional[List[Dict[str, Any]]] = None
+        self._gathered: Optional[List[Dict[str, Any]]] = None
+        self._every_rank_saves = False
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint[_KEY] = get_rng_states()
+        checkpoint[_KEY] = self._gathered or [get_rng_states()]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._pending = checkpoint.get(_KEY)
+        saved = checkpoint.get(_KEY)
+        self._loaded = None if saved is None else _per_rank(saved)
 
     def before_train(self, runner) -> None:
-        states, self._pending = self._pending, None
-        if states is None or (runner.iter == 0 and runner.epoch == 0):
+        if runner.world_size > 1:
+            self._gather_when_saving(runner)
+        records, self._loaded = self._loaded, None
+        if records is None or (runner.iter == 0 and runner.epoch == 0):
             return  # nothing saved, or not a resume
-        randomness = runner.cfg.get('randomness', None) or {}
-        if randomness.get('diff_rank_seed', False) and runner.world_size > 1:
-            if runner.rank != 0:
-                print_log(
-                    'RNGStateHook: randomness.diff_rank_seed=True, so only '
-                    'rank 0 restores its random state from the checkpoint; '
-                    'the other ranks restart from their seeds.',
-                    logger='current', level=30)
-                return
+        if len(records) != runner.world_size:
+            print_log(
+                f'RNGStateHook: the checkpoint holds the random states of '
+                f'{len(records)} process(es), this run has '
+                f'{runner.world_size}. Ranks below {len(records)} restore '
+                f'theirs, the others keep the states their seed gave them: '
+                f'the resumed run does not repeat the interrupted one '
+                f'exactly.',
+                logger='current', level=30)
+        if runner.rank >= len(records):
+            return
+        states = records[runner.rank]
         loop = runner.train_loop
         if hasattr(loop, 'dataloader_iterator'):
             loop.dataloader_iterator = _RestoreAfterSkip(loop, states,
                                                          runner.iter)
         else:
             set_rng_states(states)
+
+    def _gather_when_saving(self, runner) -> None:
+        """Make ``runner.save_checkpoint`` gather every rank's states when a
+        ``CheckpointHook`` calls it (it does on every rank; the gather is a
+        collective, so it is done only there)."""
+        if getattr(runner.save_checkpoint, '_gathers_rng_states', False):
+            return  # a second ``train()`` of the same runner
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook):
+                for stage in _SAVING_STAGES:
+                    setattr(hook, stage, self._on_every_rank(
+                        getattr(hook, stage)))
+        save = runner.save_checkpoint
+
+        @functools.wraps(save)
+        def save_checkpoint(*args, **kwargs):
+            if self._every_rank_saves:
+                self._gathered = all_gather_object(get_rng_states())
+            try:
+                return save(*args, **kwargs)
+            finally:
+                self._gathered = None
+
+        save_checkpoint._gathers_rng_states = True
+        runner.save_checkpoint = save_checkpoint
+
+    def _on_every_rank(self, stage: Callable) -> Callable:
+        """``stage`` of a ``CheckpointHook``, run with the gather allowed."""
+
+        @functools.wraps(stage)
+        def run(*args, **kwargs):
+            self._every_rank_saves = True
+            try:
+                return stage(*args, **kwargs)
+            finally:
+                self._every_rank_saves = False
+
+        return run
