@@ -13,6 +13,8 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
+from .dist import mpi_local_rank
+
 __all__ = ['apply_common_args', 'parse_tool_args', 'tool_parser']
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -54,11 +56,16 @@ def tool_parser(description: str, config_help: str, work_dir_help: str,
 def parse_tool_args(parser: argparse.ArgumentParser,
                     argv: Optional[Sequence[str]] = None
                     ) -> argparse.Namespace:
-    """Parse ``argv`` (default: ``sys.argv``); export ``--local-rank`` as
-    ``LOCAL_RANK`` unless a launcher already did."""
+    """Parse ``argv`` (default: ``sys.argv``); export ``LOCAL_RANK`` unless
+    a launcher already did: with ``--launcher mpi`` the MPI launcher's local
+    rank (mmengine selects the GPU from it, and DDP's ``device_ids`` must
+    match), otherwise ``--local-rank``."""
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+        local_rank = str(args.local_rank)
+        if args.launcher == 'mpi':
+            local_rank = mpi_local_rank(default=local_rank)
+        os.environ['LOCAL_RANK'] = local_rank
     return args
 
 

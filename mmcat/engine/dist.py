@@ -21,9 +21,31 @@ import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ['cpu_dist_env', 'init_cpu_dist', 'setup_cpu_distributed']
+__all__ = [
+    'MPI_LOCAL_RANK_VARS', 'cpu_dist_env', 'init_cpu_dist', 'mpi_local_rank',
+    'setup_cpu_distributed'
+]
 
 _DEFAULT_PORT = '29500'  # torch.distributed's default master port
+
+#: Where MPI launchers put a process's rank on its node, first found wins:
+#: Open MPI, MVAPICH2, MPICH / Intel MPI, Cray PMI, and srun.
+MPI_LOCAL_RANK_VARS = ('OMPI_COMM_WORLD_LOCAL_RANK',
+                       'MV2_COMM_WORLD_LOCAL_RANK', 'MPI_LOCALRANKID',
+                       'PMI_LOCAL_RANK', 'SLURM_LOCALID')
+
+
+def mpi_local_rank(default: str = '0') -> str:
+    """This process's rank on its node under an MPI launcher (see
+    :data:`MPI_LOCAL_RANK_VARS`), or ``default`` when none is set.
+
+    mmengine's MPI set-up selects the GPU from it but does not export
+    ``LOCAL_RANK``, from which its ``Runner`` takes DDP's ``device_ids``.
+    """
+    for name in MPI_LOCAL_RANK_VARS:
+        if name in os.environ:
+            return os.environ[name]
+    return default
 
 
 def _slurm_master_addr(node_list: str) -> str:
@@ -44,8 +66,9 @@ def cpu_dist_env(launcher: str,
     Args:
         launcher: 'pytorch' (torchrun already exports everything), 'slurm'
             (from ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``/
-            ``SLURM_NODELIST``) or 'mpi' (from ``OMPI_COMM_WORLD_*``; the
-            caller must export ``MASTER_ADDR``).
+            ``SLURM_NODELIST``) or 'mpi' (from ``OMPI_COMM_WORLD_*``, the
+            local rank from :func:`mpi_local_rank`; the caller must export
+            ``MASTER_ADDR``).
         port: master port for slurm; otherwise ``MASTER_PORT`` or 29500.
 
     Returns:
@@ -73,7 +96,7 @@ def cpu_dist_env(launcher: str,
         out = dict(
             RANK=env['OMPI_COMM_WORLD_RANK'],
             WORLD_SIZE=env['OMPI_COMM_WORLD_SIZE'],
-            LOCAL_RANK=env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'),
+            LOCAL_RANK=mpi_local_rank(),
             MASTER_ADDR=env['MASTER_ADDR'],
             MASTER_PORT=env.get('MASTER_PORT', _DEFAULT_PORT))
     else:
