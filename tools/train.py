@@ -21,7 +21,8 @@ from mmcat.engine.cli import apply_common_args, parse_tool_args, tool_parser
 
 # Hooks every training run gets unless its config already has them: stop at
 # a NaN/inf loss naming the iteration; keep random states in checkpoints so
-# that --resume continues exactly as an uninterrupted run would.
+# that --resume continues as an uninterrupted run would (bit for bit on CPUs,
+# on GPUs with deterministic kernels: see the README).
 DEFAULT_CUSTOM_HOOKS = ('InvalidLossHook', 'RNGStateHook')
 
 

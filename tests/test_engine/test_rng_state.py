@@ -18,7 +18,8 @@ from mmengine.runner import Runner
 from mmengine.runner import runner as runner_module
 from torch.utils._pytree import tree_map
 
-from mmcat.engine import register_mmengine_safe_globals
+from mmcat.engine import RNGStateHook, register_mmengine_safe_globals
+from mmcat.engine.hooks import rng_state
 from mmcat.engine.hooks.rng_state import get_rng_states, set_rng_states
 
 from engine_testkit import ToyData, ToyModel, run_in_gloo_group, toy_runner
@@ -324,3 +325,31 @@ def test_every_rank_resumes_its_own_states_and_world_size_changes(
     assert torch.equal(_probe(shrunk).states[4], saved[0]['torch'])
     assert 'holds the random states of 2 process(es)' in \
         capsys.readouterr().out
+
+
+class _ResumedRunner:
+    """What RNGStateHook reads of a Runner that resumed at iteration 4."""
+    rank, world_size, iter, epoch = 0, 1, 4, 1
+    train_loop, hooks = object(), []
+
+
+@pytest.mark.parametrize('deterministic', [False, True])
+def test_a_gpu_resume_says_when_it_cannot_be_exact(monkeypatch,
+                                                   deterministic):
+    """Without deterministic kernels a GPU run differs in the last bits
+    from one that was never interrupted, states restored or not."""
+    logged = []
+    monkeypatch.setattr(rng_state, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(deterministic)
+    try:
+        hook = RNGStateHook()
+        hook.after_load_checkpoint(
+            _ResumedRunner(), dict(rng_states=[get_rng_states()]))
+        hook.before_train(_ResumedRunner())
+    finally:
+        torch.use_deterministic_algorithms(was)
+    warned = any('CUBLAS_WORKSPACE_CONFIG=:4096:8' in m for m in logged)
+    assert warned is not deterministic

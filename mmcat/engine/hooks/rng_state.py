@@ -148,6 +148,13 @@ class RNGStateHook(Hook):
     interrupted one exactly. A saved CUDA state is ignored on a machine
     without CUDA. Data loader workers (``num_workers > 0``) draw from
     generators seeded per epoch, not from these.
+
+    On GPUs the resumed run repeats the interrupted one bit for bit only
+    with deterministic kernels: ``randomness=dict(seed=...,
+    deterministic=True)`` and ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the
+    environment (a warning says so at a resume without them). Ops without a
+    deterministic CUDA kernel then raise, and mmcv's own CUDA ops (RoIAlign)
+    may still add in a varying order.
     """
 
     priority = 'VERY_HIGH'
@@ -178,6 +185,15 @@ class RNGStateHook(Hook):
                 f'theirs, the others keep the states their seed gave them: '
                 f'the resumed run does not repeat the interrupted one '
                 f'exactly.',
+                logger='current', level=30)
+        if torch.cuda.is_available() and \
+                not torch.are_deterministic_algorithms_enabled():
+            print_log(
+                'RNGStateHook: random states restored, but this GPU run '
+                'does not use deterministic kernels, so it follows the '
+                'interrupted run closely, not bit for bit. For an exact '
+                'resume set randomness=dict(seed=..., deterministic=True) '
+                'and export CUBLAS_WORKSPACE_CONFIG=:4096:8.',
                 logger='current', level=30)
         if runner.rank >= len(records):
             return
