@@ -88,6 +88,25 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
          eta_min=5e-6, convert_to_iter_based=True)
 ]
+# tools/test.py --tta: MMDetection's DetTTAModel (its RetinaNet recipe: three
+# scales, each with and without a horizontal flip, boxes merged by NMS), at
+# the demo's image size.
+tta_model = dict(
+    type='DetTTAModel',
+    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale=s, keep_ratio=True)
+              for s in (image_size, (96, 96), (192, 192))],
+             [dict(type='RandomFlip', prob=1.),
+              dict(type='RandomFlip', prob=0.)],
+             [dict(type='LoadAnnotations', with_bbox=True)],
+             [dict(type='PackDetInputs',
+                   meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                              'scale_factor', 'flip', 'flip_direction'))]])
+]
 # tools/infer.py draws boxes from this score on. FCOS scores a box by class
 # probability times centre-ness, so this small, briefly trained detector's
 # best boxes on validation images score about 0.2-0.26, under

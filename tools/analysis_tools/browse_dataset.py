@@ -8,7 +8,7 @@ detection, colour maps for segmentation. ``--print-classes`` prints the
 
 Examples::
 
-    python tools/analysis_tools/browse_dataset.py configs/custom/fcos_cat_s_custom.py --out vis --num 8
+    python tools/analysis_tools/browse_dataset.py MY_CONFIG --out vis --num 8
     python tools/analysis_tools/browse_dataset.py MY_CONFIG --print-classes
 """
 import argparse
