@@ -21,13 +21,15 @@ from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from ...engine.checkpoint_compat import register_mmengine_safe_globals
 from ...registry import MODELS
 from ..layers import cpu_inference as cpu_kernels
 from ..layers.blocks import CrossAttentionBlock
 from ..layers.cpu_inference import CPUInferencePolicy
 from ..layers.embed import PatchEmbed, PatchProjection
 from ..layers.resize import bicubic_resize_nhwc
-from ..utils.ckpt_convert import cat_converter
+from ..utils.ckpt_convert import cat_converter, embedding_conv_to
+from ..utils.foreign_checkpoints import register_foreign_config_stand_ins
 
 
 class CATStage(BaseModule):
@@ -106,6 +108,14 @@ class CAT(BaseModule):
         norm_cfg: norm config (LayerNorm over channels).
         act_cfg: MLP activation config.
         embed_conv_cfg: conv config of the patch embedding (``None``: Conv2d).
+            A checkpoint's 4x4 stride-4 conv loads into ``SliceConv2d``
+            exactly (and back); into any other form it cannot be mapped and
+            loading it is an error unless ``fresh_embed_conv``.
+        fresh_embed_conv: when loading a pretrained checkpoint, leave the
+            patch-embedding convolution as initialised and ignore the file's
+            (for an ``embed_conv_cfg`` that the pretrained convolution does
+            not map onto, e.g. ``DepthwiseSeparableConv2d``); every other
+            tensor still loads.
         projection_conv_cfg: conv config of the patch projections' reduction.
         cpu_inference: run eval-mode, no-grad forwards on the CPU through
             the cache-sized kernels of
@@ -157,6 +167,7 @@ class CAT(BaseModule):
                  act_cfg: dict = dict(type='GELU'),
                  embed_conv_cfg: Optional[dict] = None,
                  projection_conv_cfg: Optional[dict] = None,
+                 fresh_embed_conv: bool = False,
                  cpu_inference: Union[bool, dict] = True,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -181,6 +192,8 @@ class CAT(BaseModule):
         self.out_indices = tuple(i % num_stages for i in out_indices)
         self.frozen_stages = frozen_stages
         self.use_abs_pos_embed = use_abs_pos_embed
+        self.embed_conv_cfg = deepcopy(embed_conv_cfg)
+        self.fresh_embed_conv = fresh_embed_conv
         self.num_features = [embed_dims * 2**i for i in range(num_stages)]
         self.cpu_inference: Optional[CPUInferencePolicy] = (
             CPUInferencePolicy(**cpu_inference)
@@ -360,6 +373,10 @@ class CAT(BaseModule):
                 f'tools/model_converters/cat2mmcat.py), point '
                 f'model.backbone.init_cfg.checkpoint at them, or train from '
                 f'scratch with model.backbone.init_cfg=None')
+        # weights-only loading of the files CAT reads: the authors' (with
+        # their pickled yacs config) and mmengine's own (training state)
+        register_foreign_config_stand_ins()
+        register_mmengine_safe_globals()
         try:
             ckpt = CheckpointLoader.load_checkpoint(path, logger='current',
                                                     map_location='cpu')
@@ -403,16 +420,28 @@ class CAT(BaseModule):
         """Load an mmcat or CAT-authors checkpoint (any wrapping) into self.
 
         Keys are converted to mmcat's layout, the position table is resized
-        to this model's, and missing / unexpected keys are reported by name.
+        to this model's, a patch-embedding convolution is mapped onto this
+        model's form where it maps exactly (k x k stride-k conv <->
+        ``SliceConv2d``), and missing / unexpected keys are reported by name.
+        With ``fresh_embed_conv`` the file's patch-embedding convolution is
+        ignored and this model's is neither loaded nor reported missing.
 
         Raises:
             RuntimeError: when fewer than ``min_match`` of this model's
-                parameters find a tensor of the right shape in the file.
+                parameters find a tensor of the right shape in the file, or
+                when the file's patch-embedding convolution cannot be mapped
+                onto ``embed_conv_cfg`` (and ``fresh_embed_conv`` is off).
 
         Returns:
             (missing keys, unexpected keys).
         """
         state = cat_converter(checkpoint)
+        if self.fresh_embed_conv:
+            state = OrderedDict((k, v) for k, v in state.items()
+                                if not k.startswith(_EMBED_CONV))
+        else:
+            state = embedding_conv_to(state, self.patch_embed.proj,
+                                      _EMBED_CONV)
         own = self.state_dict()
         if self.use_abs_pos_embed and 'absolute_pos_embed' in state:
             pos = state['absolute_pos_embed']
@@ -426,7 +455,8 @@ class CAT(BaseModule):
                       state[k].shape != own[k].shape]
         loadable = OrderedDict((k, v) for k, v in state.items()
                                if k in own and k not in mismatched)
-        missing = [k for k in own if k not in loadable]
+        missing = [k for k in own if k not in loadable and not (
+            self.fresh_embed_conv and k.startswith(_EMBED_CONV))]
         unexpected = [k for k in state if k not in own]
         if len(loadable) < min_match * len(own):
             raise RuntimeError(
@@ -434,6 +464,7 @@ class CAT(BaseModule):
                 f'model: only {len(loadable)} of {len(own)} tensors match. '
                 f'Missing: {_short(missing)}; unexpected: '
                 f'{_short(unexpected)}; wrong shape: {_short(mismatched)}')
+        self._check_embedding_loads(state, own, loadable, source)
         self.load_state_dict(loadable, strict=False)
         if missing or unexpected or mismatched:
             print_log(
@@ -442,6 +473,36 @@ class CAT(BaseModule):
                 f'unexpected (ignored): {unexpected}; wrong shape (ignored): '
                 f'{mismatched}', logger='current', level=30)
         return missing + mismatched, unexpected
+
+    def _check_embedding_loads(self, state: Dict[str, torch.Tensor],
+                               own: Dict[str, torch.Tensor],
+                               loadable: Dict[str, torch.Tensor],
+                               source: str) -> None:
+        """Raise if the file has a patch-embedding convolution that does not
+        load into this model's (a random embedding under pretrained weights
+        would go unnoticed behind a warning)."""
+        foreign = [k for k in state
+                   if k.startswith(_EMBED_CONV) and k not in loadable]
+        if not foreign:
+            return
+
+        def shapes(d: Dict[str, torch.Tensor]) -> str:
+            return ', '.join(f'{k} {tuple(v.shape)}' for k, v in d.items()
+                             if k.startswith(_EMBED_CONV))
+
+        raise RuntimeError(
+            f'CAT: the patch-embedding convolution of {source} '
+            f'({shapes(state)}) cannot be mapped onto this model\'s '
+            f'embed_conv_cfg={self.embed_conv_cfg!r} ({shapes(own)}). '
+            f'Build the embedding '
+            f'the file was trained with (embed_conv_cfg=None for its k x k '
+            f'stride-k conv, or SliceConv2d, which loads it exactly), or set '
+            f'model.backbone.fresh_embed_conv=True to train this embedding '
+            f'convolution from scratch and load the rest of the file.')
+
+
+#: State-dict prefix of the patch embedding's convolution.
+_EMBED_CONV = 'patch_embed.proj.'
 
 
 def _short(keys: List[str], n: int = 8) -> str:

@@ -1,3 +1,3 @@
-from .ckpt_convert import cat_converter, is_authors_layout
+from .ckpt_convert import cat_converter, embedding_conv_to, is_authors_layout
 
-__all__ = ['cat_converter', 'is_authors_layout']
+__all__ = ['cat_converter', 'embedding_conv_to', 'is_authors_layout']

@@ -108,6 +108,69 @@ def test_init_cfg_loads_a_detector_checkpoint_of_the_authors(tmp_path):
             torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
 
 
+def _save(path, state) -> str:
+    torch.save({'state_dict': state, 'meta': {'epoch': 300}}, path)
+    return str(path)
+
+
+def _cat_s_from(path: str, **kwargs) -> CAT:
+    model = CAT('small', drop_path_rate=0.,
+                init_cfg=dict(type='Pretrained', checkpoint=path), **kwargs)
+    model.init_weights()
+    return model.eval()
+
+
+@pytest.mark.parametrize('layout', ['authors', 'mmcat'])
+def test_slice_embedding_loads_a_standard_embedding_checkpoint(
+        tmp_path, monkeypatch, layout):
+    """CAT-S with SliceConv2d as patch embedding, from a file of the 4x4
+    stride-4 convolution: the weights are mapped, nothing is left random,
+    and both backbones compute the same."""
+    from mmcat.models.backbones import cat as cat_module
+    warnings = []
+    monkeypatch.setattr(cat_module, 'print_log',
+                        lambda msg, **kw: warnings.append(msg))
+    ref = ReferenceCAT().randomize_(11)
+    state = ref.state_dict() if layout == 'authors' else cat_converter(
+        ref.state_dict())
+    path = _save(tmp_path / f'{layout}.pth', state)
+    conv = _cat_s_from(path)
+    sliced = _cat_s_from(path, embed_conv_cfg=dict(type='SliceConv2d'))
+    assert warnings == []
+    assert sliced.load_pretrained(torch.load(path)) == ([], [])
+    x = torch.randn(1, 3, 61, 90)
+    with torch.no_grad():
+        for a, b in zip(conv(x), sliced(x)):
+            torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+
+
+def test_slice_embedding_checkpoint_loads_into_the_standard_conv():
+    sliced = CAT(arch=MINI, embed_conv_cfg=dict(type='SliceConv2d'),
+                 drop_path_rate=0.).eval()
+    conv = CAT(arch=MINI, drop_path_rate=0.).eval()
+    assert conv.load_pretrained(sliced.state_dict()) == ([], [])
+    x = torch.randn(1, 3, 40, 52)
+    with torch.no_grad():
+        for a, b in zip(sliced(x), conv(x)):
+            torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('embed_conv_cfg', [
+    None, dict(type='DepthwiseSeparableConv2d')])
+def test_fresh_embed_conv_loads_all_but_the_embedding_conv(embed_conv_cfg):
+    ref = ReferenceCAT(**REF_MINI).randomize_(13)
+    expected = cat_converter(ref.state_dict())
+    model = CAT(arch=MINI, embed_conv_cfg=embed_conv_cfg,
+                fresh_embed_conv=True)
+    own = model.state_dict()
+    fresh = {k: v.clone() for k, v in own.items()
+             if k.startswith('patch_embed.proj.')}
+    assert fresh
+    assert model.load_pretrained(ref.state_dict()) == ([], [])
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, fresh.get(key, expected.get(key))), key
+
+
 def test_checkpoint_of_another_model_is_an_error():
     from mmdet.models.backbones import ResNet
     resnet = ResNet(depth=18).state_dict()
@@ -225,8 +288,8 @@ def test_arch_aliases_and_custom_dict():
     assert [tuple(o.shape) for o in outs] == [(1, 8, 8, 8), (1, 16, 4, 4)]
 
 
-def test_multi_head_cpsa_and_no_position_encoding():
-    model = CAT(arch=MINI, cpsa_num_heads=7, use_abs_pos_embed=False)
+def test_no_position_encoding():
+    model = CAT(arch=MINI, use_abs_pos_embed=False)
     assert not hasattr(model, 'absolute_pos_embed')
     outs = model(torch.randn(1, 3, 40, 40))
     assert outs[0].shape == (1, 16, 10, 10)

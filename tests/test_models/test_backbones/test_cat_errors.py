@@ -234,6 +234,24 @@ def test_trusted_file_is_cleaned_once_then_loads(tmp_path, monkeypatch,
         assert torch.equal(a, b), name
 
 
+def test_embedding_that_cannot_be_mapped_is_an_error(tmp_path):
+    """A 4x4 conv checkpoint under a depthwise separable embedding: an error
+    that names both forms and the way to train that embedding from scratch,
+    not a warning over a random embedding."""
+    path = str(tmp_path / 'in1k.pth')
+    torch.save({'model': ReferenceCAT(**MINI).state_dict()}, path)
+    model = CAT(arch=MINI, init_cfg=dict(type='Pretrained', checkpoint=path),
+                embed_conv_cfg=dict(type='DepthwiseSeparableConv2d'))
+    with pytest.raises(RuntimeError) as info:
+        model.init_weights()
+    msg = str(info.value)
+    for part in (path, 'patch_embed.proj.weight (16, 3, 4, 4)',
+                 "embed_conv_cfg={'type': 'DepthwiseSeparableConv2d'}",
+                 'patch_embed.proj.depthwise.weight (3, 1, 4, 4)',
+                 'model.backbone.fresh_embed_conv=True'):
+        assert part in msg, (part, msg)
+
+
 def test_resnet_weights_are_an_error_listing_the_mismatch():
     from mmdet.models.backbones import ResNet
     resnet = ResNet(depth=18).state_dict()
