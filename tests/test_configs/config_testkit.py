@@ -17,6 +17,7 @@ import os.path as osp
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
+import torch
 import torch.nn as nn
 from mmengine.config import Config
 
@@ -48,10 +49,56 @@ COCO_CAT_IDS = (list(range(1, 12)) + list(range(13, 26)) + [27, 28] +
                 list(range(72, 83)) + list(range(84, 91)))
 
 
-def config_names() -> List[str]:
-    """Every config file of ``configs/`` (not ``_base_``), sorted."""
+def config_names(folder: str = '') -> List[str]:
+    """Every config file of ``configs/`` (not ``_base_``), sorted; with
+    ``folder`` (``'ablation'``, ``'demo'``), those of that sub-folder as
+    paths relative to ``configs/``."""
     return sorted(
-        osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, '*.py')))
+        osp.relpath(p, CONFIG_DIR)
+        for p in glob.glob(osp.join(CONFIG_DIR, folder, '*.py')))
+
+
+#: Configs that train and test for one iteration through mmengine's Runner
+#: (test_config_run.py): the CAT-S config of every method (1x; 80k for
+#: Semantic FPN) and the Semantic FPN R-50 baseline (SyncBN to revert).
+#: Every other config trains one step without a Runner
+#: (test_config_train_step.py).
+RUNNER_CONFIGS = [
+    'atss_cat_s_1x_coco.py', 'cascade-rcnn_cat_s_1x_coco.py',
+    'fcos_cat_s_1x_coco.py', 'mask-rcnn_cat_s_1x_coco.py',
+    'retinanet_cat_s_1x_coco.py', 'sem-fpn_cat_s_80k_ade20k-512x512.py',
+    'sem-fpn_r50_80k_ade20k-512x512.py'
+]
+
+
+def mm_base(name: str) -> str:
+    """The MMDetection / MMSegmentation config (``mmdet::...``) that the
+    config ``name`` builds on, through its local bases."""
+    def find(path: str) -> Optional[str]:
+        for base in Config._get_base_files(path):
+            if '::' in base:
+                return base
+            found = find(osp.normpath(osp.join(osp.dirname(path), base)))
+            if found:
+                return found
+        return None
+
+    base = find(osp.join(CONFIG_DIR, name))
+    if base is None:
+        raise ValueError(f'{name} builds on no MMDetection / MMSegmentation '
+                         'config')
+    return base
+
+
+@functools.lru_cache(maxsize=None)
+def _load_mm_cached(base: str) -> Config:
+    return Config.fromstring(f'_base_ = {base!r}\n', '.py')
+
+
+def load_mm(base: str) -> Config:
+    """A private copy of the MMDetection / MMSegmentation config ``base``
+    (``'mmdet::fcos/....py'``)."""
+    return copy.deepcopy(_load_mm_cached(base))
 
 
 def parse_name(name: str) -> Dict[str, str]:
@@ -69,12 +116,6 @@ def baseline_names(name: str) -> Tuple[str, ...]:
     backbone = parse_name(name)['backbone']
     return tuple(
         name.replace(backbone, depth, 1) for depth in ('r50', 'r101'))
-
-
-def fair_baseline(name: str) -> str:
-    """The baseline of similar size: R-101 for CAT-B, R-50 otherwise."""
-    r50, r101 = baseline_names(name)
-    return r101 if parse_name(name)['backbone'] == 'cat_b' else r50
 
 
 @functools.lru_cache(maxsize=None)
@@ -137,6 +178,17 @@ def write_coco_sample(out_dir: str, num_train: int = 2, num_val: int = 1,
     return summary['root'] + '/'
 
 
+def write_demo_coco_sample(out_dir: str, num_train: int = 2,
+                           num_val: int = 1) -> str:
+    """The generated COCO layout as the demo configs read it (their own
+    classes); returns its root, the counterpart of ``data/coco_demo/``."""
+    from mmcat.datasets.synthetic import SceneConfig, write_coco
+    summary = write_coco(
+        out_dir, seed=0, num_train=num_train, num_val=num_val,
+        cfg=SceneConfig(height=96, width=128, max_objects=3))
+    return summary['root'] + '/'
+
+
 def write_ade_sample(out_dir: str, num_train: int = 4, num_val: int = 1,
                      size: int = 64) -> str:
     """An ``ADEChallengeData2016`` layout (``images/`` and 8-bit label PNGs
@@ -167,14 +219,23 @@ def _pipeline_options(prefix: str, pipeline: List[dict],
     return opts
 
 
+#: RPN proposals per sample image (train and test) of the two-stage
+#: detectors.
+SAMPLE_PROPOSALS = 100
+
+
 def sample_options(cfg: Config, data_root: str, work_dir: str
                    ) -> Dict[str, object]:
     """The ``--cfg-options`` that run ``cfg`` for one training iteration and
     one test iteration on a sample from :func:`write_coco_sample` or
     :func:`write_ade_sample`, on the CPU, without pretrained weights.
 
-    Only data, image sizes, loop lengths, workers and the pretrained weights
-    change; the model is the config's.
+    Only data, image sizes, loop lengths, workers, the pretrained weights and
+    the two-stage detectors' proposal counts change (to
+    :data:`SAMPLE_PROPOSALS` per image: a 128x96 image has a few thousand
+    anchors, and COCO's 1000-2000 proposals through a 12.8M-weight box head
+    would make the R-CNNs' step many times the others'); the model is the
+    config's.
     """
     seg = cfg.default_scope == 'mmseg'
     scale = (256, 64) if seg else (128, 96)
@@ -196,6 +257,10 @@ def sample_options(cfg: Config, data_root: str, work_dir: str
         opts['train_cfg.max_epochs'] = 1
         opts['test_evaluator.ann_file'] = osp.join(
             data_root, 'annotations/instances_val2017.json')
+    for stage in ('train_cfg.rpn_proposal', 'test_cfg.rpn'):
+        part, key = stage.split('.')
+        if key in (cfg.model.get(part) or {}):
+            opts[f'model.{stage}.max_per_img'] = SAMPLE_PROPOSALS
     for loader in ('train_dataloader', 'test_dataloader'):
         opts.update({
             f'{loader}.dataset.data_root': data_root,
@@ -208,6 +273,18 @@ def sample_options(cfg: Config, data_root: str, work_dir: str
     return opts
 
 
+def all_boxes_options(cfg: Config) -> Dict[str, object]:
+    """Score thresholds of 0 in a detector's test: after one iteration from
+    random weights every class score is below the configs' 0.05, and without
+    a box ``CocoMetric`` returns no metric at all."""
+    test_cfg = cfg.model.get('test_cfg') or {}
+    if 'rcnn' in test_cfg:
+        return {'model.test_cfg.rcnn.score_thr': 0.}
+    if 'score_thr' in test_cfg:
+        return {'model.test_cfg.score_thr': 0.}
+    return {}
+
+
 def apply_options(cfg: Config, opts: Dict[str, object]) -> Config:
     """Merge options the way ``--cfg-options`` does."""
     cfg.merge_from_dict(opts)
@@ -217,3 +294,51 @@ def apply_options(cfg: Config, opts: Dict[str, object]) -> Config:
 def scope_of(cfg: Config) -> Optional[str]:
     """The config's default scope (``mmdet`` or ``mmseg``)."""
     return cfg.get('default_scope', None)
+
+
+def register_scope(scope: str) -> None:
+    """Register MMDetection's or MMSegmentation's modules."""
+    if scope == 'mmseg':
+        from mmseg.utils import register_all_modules
+    else:
+        from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+
+
+def train_one_step(cfg: Config
+                   ) -> Tuple[Dict[str, float], Dict[str, Tuple[int, int]]]:
+    """One optimizer step of ``cfg`` without a Runner: its model (weights
+    initialised, SyncBN reverted as the Runner does outside a process group),
+    its optimizer wrapper and its train dataset's pipeline, on one batch
+    (of the config's size, or the whole sample if smaller).
+
+    Returns:
+        The losses, and for each part of the model (``backbone``, ``neck``,
+        ``bbox_head``, ...) how many of its trainable parameters the step
+        changed, out of how many.
+    """
+    from mmengine.dataset import pseudo_collate
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DATASETS, MODELS, init_default_scope
+    register_scope(cfg.default_scope)
+    init_default_scope(cfg.default_scope)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model.init_weights()
+    model.train()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    size = min(len(dataset), cfg.train_dataloader.batch_size)
+    batch = pseudo_collate([dataset[i] for i in range(size)])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()
+              if p.requires_grad}
+    losses = model.train_step(batch, wrapper)
+    parts: Dict[str, Tuple[int, int]] = {}
+    for name, p in model.named_parameters():
+        if name in before:
+            part = name.split('.')[0]
+            changed, total = parts.get(part, (0, 0))
+            parts[part] = (changed + (not torch.equal(p.detach(),
+                                                      before[name])),
+                           total + 1)
+    return {k: float(v) for k, v in losses.items()}, parts

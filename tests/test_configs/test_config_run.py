@@ -1,68 +1,75 @@
 """Configs train for one iteration and test for one iteration on the CPU,
-through mmengine's Runner, on tiny COCO / ADE20K samples in the real formats.
+through mmengine's Runner, on tiny COCO / ADE20K samples in the real formats;
+and their data pipelines are those of the MMDetection / MMSegmentation
+configs they build on.
 
-Which configs run (one Runner costs 10-30 s on 2 CPU cores, so not all):
+Which configs run through a Runner (one costs 10-50 s on 2 CPU cores):
 
 * the CAT-S config of every method (1x; 80k for Semantic FPN): the models
-  exactly as configured, only data, image sizes, loop lengths and pretrained
-  weights overridden (:func:`config_testkit.sample_options`);
+  exactly as configured, only data, image sizes, loop lengths, pretrained
+  weights and the test's score thresholds overridden
+  (:func:`config_testkit.sample_options`,
+  :func:`config_testkit.all_boxes_options`);
 * the Semantic FPN R-50 baseline: SyncBN in its ResNet and head, which the
   Runner must turn into BN in a single CPU process, and the CAT lr schedule
-  on SGD;
-* not run: CAT-T / CAT-B / ResNet-101 configs, the ms-1x / 160k variants and
-  the COCO R-50 baselines. They differ from a run config only in
-  ``arch``/``depth``, the train resize step or the loop length, or are
-  MMDetection's model-zoo configs with the batch restated. Every one of them
-  is built and counted in test_config_build.py, which also checks that each
-  baseline equals its CAT config in everything but backbone and optimizer;
-  and every train dataset config is one of those whose pipeline runs on the
-  sample here (``test_every_train_dataset_is_one_that_runs``).
+  on SGD.
+
+Every other config (CAT-T / CAT-B, ResNet baselines, ms-1x, 160k, ablation
+and demo configs) trains one step without a Runner in
+test_config_train_step.py; each train dataset is its base's (checked here),
+and the pipelines of those bases run on the sample here.
 """
+import math
 import uuid
 from typing import Dict
 
 import pytest
-from config_testkit import (apply_options, config_names, load,
-                            sample_options)
+from config_testkit import (RUNNER_CONFIGS, all_boxes_options, apply_options,
+                            config_names, load, load_mm, mm_base,
+                            register_scope, sample_options)
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
 import mmcat  # noqa: F401  (registers CAT)
 
 ALL = config_names()
-RUN = [
-    n for n in ALL if '_cat_s_' in n and '_ms-1x_' not in n and
-    '_160k_' not in n
-] + ['sem-fpn_r50_80k_ade20k-512x512.py']
 #: One config per distinct train dataset (data, annotations, pipeline).
 PIPELINES = [
     'fcos_cat_s_1x_coco.py', 'mask-rcnn_cat_s_1x_coco.py',
     'cascade-rcnn_cat_s_ms-1x_coco.py', 'mask-rcnn_cat_s_ms-1x_coco.py',
     'sem-fpn_cat_s_80k_ade20k-512x512.py'
 ]
-
-
-def _register(scope: str) -> None:
-    if scope == 'mmseg':
-        from mmseg.utils import register_all_modules
-    else:
-        from mmdet.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
+#: The train resize step of the ``ms-1x`` configs (the CAT paper's
+#: multi-scale training) in place of their base's single-scale one.
+MS_1X_RESIZE = dict(
+    type='RandomChoiceResize',
+    scales=[(1333, short) for short in range(480, 801, 32)],
+    keep_ratio=True)
+COCO_METRICS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
 
 def _root(scope: str, coco_root: str, ade_root: str) -> str:
     return ade_root if scope == 'mmseg' else coco_root
 
 
-@pytest.mark.parametrize('name', RUN)
+def _expected_metrics(cfg) -> set:
+    if cfg.default_scope == 'mmseg':
+        return {'aAcc', 'mIoU', 'mAcc'}
+    kinds = cfg.test_evaluator.metric
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    return {f'coco/{kind}_{m}' for kind in kinds for m in COCO_METRICS}
+
+
+@pytest.mark.parametrize('name', RUNNER_CONFIGS)
 def test_one_train_and_one_test_iteration(name: str, coco_root: str,
                                           ade_root: str, tmp_path) -> None:
     cfg = load(name)
     scope = cfg.default_scope
-    _register(scope)
+    register_scope(scope)
     apply_options(
         cfg, sample_options(cfg, _root(scope, coco_root, ade_root),
                             str(tmp_path)))
+    apply_options(cfg, all_boxes_options(cfg))
     # Isolation of Runners built in one process, and quiet logs.
     run_id = f'{name}-{uuid.uuid4().hex[:8]}'
     cfg.experiment_name = run_id
@@ -77,14 +84,29 @@ def test_one_train_and_one_test_iteration(name: str, coco_root: str,
         key: hub.get_scalar(key).current()
         for key in hub.log_scalars if key.startswith('train/loss')
     }
-    assert losses and all(v == v for v in losses.values()), losses  # no NaN
+    assert 'train/loss' in losses, losses
+    assert all(math.isfinite(v) for v in losses.values()), losses
     metrics = runner.test()
-    assert isinstance(metrics, dict)
-    if scope == 'mmseg':
-        assert 'mIoU' in metrics
+    assert set(metrics) == _expected_metrics(cfg), metrics
+    assert all(math.isfinite(v) for v in metrics.values()), metrics
 
 
 @pytest.mark.parametrize('name', ALL)
+def test_data_is_that_of_the_base(name: str) -> None:
+    """Dataloaders (dataset, pipeline, batch, sampler) and evaluators are
+    those of the MMDetection / MMSegmentation config the file builds on,
+    except the train resize step of ms-1x."""
+    cfg, base = load(name), load_mm(mm_base(name))
+    if '_ms-1x_' in name:
+        pipeline = base.train_dataloader.dataset.pipeline
+        assert pipeline[2].type == 'Resize'
+        pipeline[2] = MS_1X_RESIZE
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'val_evaluator', 'test_evaluator'):
+        assert cfg[key] == base[key], key
+
+
+@pytest.mark.parametrize('name', [n for n in ALL if n not in PIPELINES])
 def test_every_train_dataset_is_one_that_runs(name: str) -> None:
     dataset = load(name).train_dataloader.dataset
     assert any(dataset == load(ref).train_dataloader.dataset
@@ -98,7 +120,7 @@ def test_train_pipeline_runs_on_the_sample(name: str, coco_root: str,
     the run test) gives images with annotations."""
     cfg = load(name)
     scope = cfg.default_scope
-    _register(scope)
+    register_scope(scope)
     init_default_scope(scope)
     apply_options(
         cfg, sample_options(cfg, _root(scope, coco_root, ade_root),
