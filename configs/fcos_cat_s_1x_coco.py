@@ -15,19 +15,19 @@ pretrained = 'checkpoints/cat_small_in1k.pth'
 
 model = dict(
     data_preprocessor=_base_.cat_data_preprocessor,
+    # The FPN starts at stage 2, as MMDetection's does with ResNet: only
+    # stages 2-4 give outputs (stage 1 would add an output norm that gets no
+    # gradient), and the FPN takes them from its first level.
     backbone=dict(
+        _base_.cat_backbone,
         _delete_=True,
-        **_base_.cat_backbone,
+        out_indices=(1, 2, 3),
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)
         if pretrained else None),
-    neck=dict(in_channels=_base_.cat_s_in_channels))
+    neck=dict(in_channels=_base_.cat_s_in_channels[1:], start_level=0))
 
 optim_wrapper = dict(_delete_=True, **_base_.cat_det_optim_wrapper)
 
 # Paper: 8 GPUs x 2 images (the MMDetection default, stated for clarity).
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(enable=False, base_batch_size=16)
-
-# The FPN starts at stage 2 (start_level=1): CAT's stage-1 output norm gets no
-# gradient, and DDP must be told (multi-GPU and CPU process groups alike).
-find_unused_parameters = True

@@ -10,4 +10,4 @@ model = dict(
         arch='tiny',
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)
         if pretrained else None),
-    neck=dict(in_channels=_base_.cat_t_in_channels))
+    neck=dict(in_channels=_base_.cat_t_in_channels[1:]))

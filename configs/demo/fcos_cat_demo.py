@@ -24,7 +24,8 @@ model = dict(
         pretrain_img_size=image_size[0],
         drop_path_rate=0.,
         init_cfg=None),
-    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
+    # stages 2-4 (out_indices=(1, 2, 3) of the FCOS CAT config)
+    neck=dict(in_channels=[64, 128, 256], out_channels=64),
     bbox_head=dict(
         num_classes=num_classes, in_channels=64, feat_channels=64,
         stacked_convs=2,
