@@ -12,12 +12,14 @@ Examples::
     bash tools/dist_train.sh CONFIG 8
 """
 import argparse
+import sys
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
 from mmcat.engine import build_runner, setup_runtime
 from mmcat.engine.cli import apply_common_args, parse_tool_args, tool_parser
+from mmcat.engine.resume import CheckpointError, resolve_checkpoint
 
 # Hooks every training run gets unless its config already has them: stop at
 # a NaN/inf loss naming the iteration; keep random states in checkpoints so
@@ -104,6 +106,10 @@ def main() -> None:
     args = parse_args()
     cfg = apply_args(Config.fromfile(args.config), args)
     setup_runtime(cfg)  # atomic saves, resumable checkpoints, CPU-only DDP
+    try:  # a bare --resume passes over unreadable checkpoints, with warnings
+        resolve_checkpoint(cfg)
+    except CheckpointError as e:
+        sys.exit(f'error: {e}')
     runner = build_runner(cfg)
     runner.train()
 
