@@ -10,8 +10,10 @@
 (``init_cfg`` also converts the authors' files on the fly; converting once
 avoids doing it at every start and lets you inspect the result.)
 
-Files are read with ``torch.load(weights_only=True)``. A file that holds
-pickled code or objects beyond tensors is refused; if you trust its source,
+Files are read with ``torch.load(weights_only=True)``; the ``yacs`` config
+that the authors' ImageNet files carry loads as a plain mapping, without
+running yacs. A file that holds other pickled code or objects is refused; if
+you trust its source,
 ``--unsafe-trust-source`` reads it with ``weights_only=False`` (which runs
 whatever it holds) and saves its tensors only, so that the result loads
 safely from then on::
@@ -29,6 +31,8 @@ import torch
 
 from mmcat.models.utils import cat_converter, is_authors_layout
 from mmcat.models.utils.ckpt_convert import unwrap_state_dict
+from mmcat.models.utils.foreign_checkpoints import \
+    register_foreign_config_stand_ins
 
 
 def tensors_only(ckpt: Mapping) -> 'OrderedDict[str, torch.Tensor]':
@@ -58,6 +62,7 @@ def load_source(src: str, trust_source: bool = False) -> dict:
     """``torch.load`` weights-only; with ``trust_source``, a full unpickle
     (after a warning) reduced to the state dict's tensors."""
     if not trust_source:
+        register_foreign_config_stand_ins()
         try:
             return torch.load(src, map_location='cpu', weights_only=True)
         except pickle.UnpicklingError as e:

@@ -1,11 +1,8 @@
 """CAT refuses bad configs, bad inputs and bad checkpoints with messages that
 say what is wrong and what is allowed; odd input sizes just work."""
-import argparse
-import importlib.util
 import os.path as osp
 import pickle
 import re
-import sys
 
 import pytest
 import torch
@@ -19,8 +16,6 @@ from mmcat.testing.cat_reference import ReferenceCAT
 
 NARROW = dict(embed_dims=8, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2))
 MINI = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
 
 
 # ---------------------------------------------------------------- configs
@@ -187,51 +182,6 @@ def test_code_in_pretrained_checkpoint_is_refused(tmp_path,
     assert 'GLOBAL exec was not an allowed global' in msg
     assert 'add_safe_globals' not in msg  # torch's advice is left out
     assert not osp.exists(marker)
-
-
-def _load_converter():
-    path = osp.join(REPO_ROOT, 'tools', 'model_converters', 'cat2mmcat.py')
-    spec = importlib.util.spec_from_file_location('mmcat_cat2mmcat', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.skipif(torch.__version__ < '2.6',
-                    reason='weights_only is the default from 2.6')
-def test_trusted_file_is_cleaned_once_then_loads(tmp_path, monkeypatch,
-                                                 capsys,
-                                                 weights_only_default):
-    """A file of the authors' code with a pickled argparse.Namespace (as
-    many training scripts save) is refused; the converter's
-    --unsafe-trust-source keeps its tensors, and that file loads."""
-    converter = _load_converter()
-    ref = ReferenceCAT(embed_dims=16, depths=(1, 1, 2, 1),
-                       num_heads=(1, 2, 4, 8)).randomize_(7)
-    src, dst = str(tmp_path / 'trusted.pth'), str(tmp_path / 'clean.pth')
-    torch.save({'model': ref.state_dict(),
-                'args': argparse.Namespace(lr=0.1, epochs=300)}, src)
-    with pytest.raises(pickle.UnpicklingError, match='unsafe-trust-source'):
-        _pretrained(src).init_weights()
-
-    monkeypatch.setattr(sys, 'argv', ['cat2mmcat.py', src, dst])
-    with pytest.raises(SystemExit, match='run again with '
-                       '--unsafe-trust-source'):
-        converter.main()
-    monkeypatch.setattr(sys, 'argv',
-                        ['cat2mmcat.py', '--unsafe-trust-source', src, dst])
-    converter.main()
-    assert 'WARNING: --unsafe-trust-source' in capsys.readouterr().err
-    clean = torch.load(dst, weights_only=True)
-    assert all(isinstance(v, torch.Tensor)
-               for v in clean['state_dict'].values())
-    model = _pretrained(dst)
-    model.init_weights()
-    expected = _pretrained(src)
-    expected.load_pretrained(torch.load(src, weights_only=False))
-    for (name, a), b in zip(model.state_dict().items(),
-                            expected.state_dict().values()):
-        assert torch.equal(a, b), name
 
 
 def test_embedding_that_cannot_be_mapped_is_an_error(tmp_path):

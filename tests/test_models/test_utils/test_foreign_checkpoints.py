@@ -1,55 +1,21 @@
 """The CAT authors' ImageNet files (with a pickled yacs config) load with
 weights_only kept on, and nothing of yacs runs."""
-import sys
-import types
-
 import torch
 
 from mmcat.models import CAT
 from mmcat.models.utils.foreign_checkpoints import \
     register_foreign_config_stand_ins
+from mmcat.testing.authors_files import save_authors_imagenet_file
 from mmcat.testing.cat_reference import ReferenceCAT
 
 MINI = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
-
-
-def _save_with_fake_yacs_config(obj_fn, path) -> None:
-    """Save ``obj_fn(CfgNode)`` while a stand-in ``yacs.config`` module is
-    importable, as the authors' training script did; then remove it."""
-    yacs = types.ModuleType('yacs')
-    config = types.ModuleType('yacs.config')
-    ran = []
-
-    class CfgNode(dict):
-        def __init__(self, d=None):
-            super().__init__(d or {})
-            self.__dict__['__immutable__'] = True
-            self.__dict__['__deprecated_keys__'] = set()
-
-        def __setstate__(self, state):   # would run on an unsafe load
-            ran.append(state)
-            self.__dict__.update(state)
-
-    CfgNode.__module__, CfgNode.__qualname__ = 'yacs.config', 'CfgNode'
-    config.CfgNode = CfgNode
-    sys.modules['yacs'], sys.modules['yacs.config'] = yacs, config
-    try:
-        torch.save(obj_fn(CfgNode), path)
-    finally:
-        del sys.modules['yacs'], sys.modules['yacs.config']
-    return ran
 
 
 def test_authors_imagenet_file_loads_through_init_cfg(tmp_path):
     ref = ReferenceCAT(**MINI, classification=True,
                        num_classes=10).randomize_(7).eval()
     path = tmp_path / 'cat_mini_in1k.pth'
-    ran = _save_with_fake_yacs_config(
-        lambda CfgNode: {
-            'model': ref.state_dict(), 'optimizer': {'state': {}},
-            'lr_scheduler': {}, 'max_accuracy': 81.8, 'epoch': 299,
-            'config': CfgNode({'MODEL': CfgNode({'TYPE': 'cat'}),
-                               'AMP_OPT_LEVEL': 'O1'})}, path)
+    ran = save_authors_imagenet_file(str(path), ref.state_dict())
     model = CAT(arch=MINI, out_indices=(3, ), drop_path_rate=0.,
                 init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
