@@ -109,6 +109,10 @@ def test_bad_input_is_a_clear_error(x, error, pattern):
        batch=st.integers(1, 3))
 @example(h=1, w=1, batch=1)
 @example(h=5, w=5, batch=2)
+@example(h=224, w=224, batch=3)
+@example(h=511, w=511, batch=1)
+@example(h=112, w=137, batch=3)
+@example(h=33, w=47, batch=1)
 @example(h=27, w=27, batch=1)
 @example(h=800, w=7, batch=1)
 @example(h=7, w=800, batch=1)
@@ -212,6 +216,7 @@ def test_resnet_weights_are_an_error_listing_the_mismatch():
     assert 'r18.pth does not look like a CAT checkpoint' in msg
     assert 'only 0 of' in msg
     assert 'Missing: [' in msg and 'patch_embed.proj.weight' in msg
+    assert 'stages.0.blocks.0.pre_ipsa' in msg
     assert 'unexpected: [' in msg and 'conv1.weight' in msg
 
 
