@@ -15,25 +15,23 @@ from mmcat.models.layers.space_to_depth import SpaceToDepth
 
 # ----------------------------------------------------------- worked numbers
 def test_guide_depthwise_separable_example():
-    # 7x7x3 -> 5x5x128 with 3x3 kernels
-    assert standard_conv_mults(7, 7, 3, 128, 3) == 86_400
-    assert depthwise_separable_mults(7, 7, 3, 128, 3) == 675 + 9_600 == 10_275
-    ratio = Fraction(10_275, 86_400)
-    assert ratio == depthwise_separable_ratio(128, 3)
-    assert round(float(ratio), 2) == 0.12  # "about 12%"
-
-
-def test_guide_depthwise_separable_example_from_modules():
+    """7x7x3 -> 5x5x128 with 3x3 kernels: the closed forms and the costs of
+    the modules give the guide's counts."""
     standard = nn.Conv2d(3, 128, 3, bias=False)
     depthwise = nn.Conv2d(3, 3, 3, groups=3, bias=False)
     pointwise = nn.Conv2d(3, 128, 1, bias=False)
-    assert conv_cost(standard, (1, 3, 7, 7)) == ConvCost((1, 128, 5, 5),
-                                                         3456, 86_400)
+    assert conv_cost(standard, (1, 3, 7, 7)) == ConvCost(
+        (1, 128, 5, 5), 3456, standard_conv_mults(7, 7, 3, 128, 3)) == \
+        ConvCost((1, 128, 5, 5), 3456, 86_400)
     dw = conv_cost(depthwise, (1, 3, 7, 7))
     pw = conv_cost(pointwise, dw.output_shape)
     assert (dw.mults, pw.mults) == (675, 9_600)
     both = conv_cost(nn.Sequential(depthwise, pointwise), (1, 3, 7, 7))
     assert both == dw + pw == ConvCost((1, 128, 5, 5), 27 + 384, 10_275)
+    assert depthwise_separable_mults(7, 7, 3, 128, 3) == 10_275
+    ratio = Fraction(10_275, 86_400)
+    assert ratio == depthwise_separable_ratio(128, 3)
+    assert round(float(ratio), 2) == 0.12  # "about 12%"
 
 
 def test_guide_spatial_separable_example():
