@@ -3,7 +3,11 @@ subprocesses on real configs and real mmengine logs."""
 import importlib.util
 import json
 import os.path as osp
+import statistics
 import sys
+
+import pytest
+import torch
 
 from mmcat.analysis.flops import cpsa_macs, ipsa_macs, padded
 from tools_testkit import REPO_ROOT, run_tool, tail
@@ -53,29 +57,77 @@ def test_get_flops_fcos(tmp_path):
 
 
 def test_benchmark_fps_fcos(tmp_path):
+    """2 images per call, 3 timed calls: the FPS is the batch over the median
+    call time, and the printed and written figures agree."""
     log, out = str(tmp_path / 'log.txt'), str(tmp_path / 'fps.json')
     rc = run_tool(['python', f'{TOOLS}/benchmark_fps.py', FCOS, '--shape',
-                   '64', '64', '--num-iters', '2', '--warmup', '1',
-                   '--out-json', out], log)
+                   '64', '64', '--batch', '2', '--num-iters', '3',
+                   '--warmup', '1', '--out-json', out], log)
     text = _read(log)
     assert rc == 0, tail(log)
-    assert 'FPS:' in text and 'median' in text and 'torch threads' in text
     data = json.loads(_read(out))
-    assert data['iters'] == 2 and data['fps'] > 0
-    assert data['mode'] == 'tensor'
+    times = data['times_s']
+    assert data['iters'] == len(times) == 3 and data['batch'] == 2
+    assert all(t > 0 for t in times)
+    median = statistics.median(times)
+    assert data['fps'] == pytest.approx(2 / median)
+    assert data['median_ms'] == pytest.approx(1e3 * median)
+    assert (data['min_ms'], data['max_ms']) == pytest.approx(
+        (1e3 * min(times), 1e3 * max(times)))
+    assert f'FPS: {data["fps"]:.3g}' in text
+    assert 'input: 2x3x64x64, mode tensor' in text
+    assert 'warm-up 1 calls, timed 3 calls' in text
+    assert data['mode'] == 'tensor' and data['shape'] == [64, 64]
 
 
 def test_benchmark_fps_segmentor_test_step(tmp_path):
+    """Predict mode on a segmentor; --max-seconds 0 stops after one of the
+    50 timed calls."""
     config = tmp_path / 'fpn_cat_s_ade20k.py'
     config.write_text(SEG_CONFIG)
-    log = str(tmp_path / 'log.txt')
+    log, out = str(tmp_path / 'log.txt'), str(tmp_path / 'fps.json')
     rc = run_tool(['python', f'{TOOLS}/benchmark_fps.py', str(config),
-                   '--shape', '64', '64', '--num-iters', '1', '--warmup',
-                   '0', '--mode', 'predict'], log)
+                   '--shape', '64', '64', '--num-iters', '50', '--warmup',
+                   '0', '--mode', 'predict', '--max-seconds', '0',
+                   '--out-json', out], log)
     assert rc == 0, tail(log)
     text = _read(log)
     assert 'EncoderDecoder' in text and 'mode predict' in text
-    assert 'FPS:' in text
+    data = json.loads(_read(out))
+    assert data['iters'] == len(data['times_s']) == 1
+    assert data['mode'] == 'predict'
+    assert f'FPS: {data["fps"]:.3g}' in text
+
+
+def _tool(name: str):
+    path = osp.join(REPO_ROOT, TOOLS, f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('mode', ['tensor', 'predict'])
+def test_benchmark_fps_times_the_work_it_names(mode):
+    """One timed call of each mode on FCOS, batch 2 at 64x96: the network's
+    raw maps (tensor) or post-processed detections at the image size
+    (predict)."""
+    from mmcat.analysis import model_from_config
+    built = model_from_config(FCOS, None, (64, 96))
+    call = _tool('benchmark_fps').build_call(
+        built.model, mode, built.scope, built.input_size, 2,
+        torch.device('cpu'))
+    with torch.inference_mode():
+        out = call()
+    if mode == 'tensor':
+        cls_scores = out[0]
+        assert [tuple(c.shape) for c in cls_scores[:2]] == [
+            (2, 80, 8, 12), (2, 80, 4, 6)]
+    else:
+        assert len(out) == 2
+        for sample in out:
+            assert sample.img_shape == (64, 96)
+            assert sample.pred_instances.bboxes.shape[1] == 4
 
 
 def _toy_runs():
@@ -109,10 +161,7 @@ def test_compare_results_cli(tmp_path):
 
 def test_compare_results_cli_error(tmp_path, monkeypatch, capsys):
     """A missing run: a one-line error and exit code 1 (in-process)."""
-    path = osp.join(REPO_ROOT, TOOLS, 'compare_results.py')
-    spec = importlib.util.spec_from_file_location('_compare_cli', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _tool('compare_results')
     monkeypatch.setattr(sys, 'argv', ['compare_results.py',
                                       str(tmp_path / 'missing')])
     assert module.main() == 1
