@@ -137,13 +137,15 @@ def test_cat_backbone_and_weights(name: str) -> None:
     backbone = cfg.model.backbone
     assert backbone.type == 'CAT' and backbone.arch == size
     assert backbone.drop_path_rate == 0.2
-    assert tuple(backbone.out_indices) == (0, 1, 2, 3)
     assert cfg.pretrained == f'checkpoints/cat_{size}_in1k.pth'
     assert backbone.init_cfg == dict(
         type='Pretrained', checkpoint=cfg.pretrained)
     widths = [64 * 2**i for i in range(4)] if size == 'tiny' else \
         [96 * 2**i for i in range(4)]
-    assert cfg.model.neck.in_channels == widths
+    assert cfg.model.neck.in_channels == [
+        widths[i] for i in backbone.out_indices]
+    # every stage output the backbone makes goes into the FPN
+    assert _fpn_stages(cfg) == tuple(backbone.out_indices)
     if cfg.default_scope == 'mmseg':
         assert cfg.model.get('pretrained') is None
     # RGB, ImageNet statistics: how CAT was pretrained.
@@ -247,9 +249,20 @@ def _heads(cfg: Config) -> dict:
     }
 
 
+def _fpn_stages(cfg: Config) -> tuple:
+    """The backbone stages whose outputs the FPN uses."""
+    neck = cfg.model.neck
+    stages = tuple(cfg.model.backbone.get('out_indices', (0, 1, 2, 3)))
+    end = neck.get('end_level', -1)
+    return stages[neck.get('start_level', 0):None if end == -1 else end]
+
+
 def _neck(cfg: Config) -> dict:
+    """The FPN but for which backbone outputs feed it (in_channels and
+    start_level: CAT may return only the stages the FPN uses)."""
     neck = cfg.model.neck.to_dict()
     neck.pop('in_channels')
+    neck.pop('start_level', None)
     return neck
 
 
@@ -276,6 +289,7 @@ def test_baselines_share_everything_but_backbone_and_optimizer(
         assert base.train_dataloader.sampler == cat.train_dataloader.sampler
         assert base.auto_scale_lr == cat.auto_scale_lr
         assert _neck(base) == _neck(cat), base_name
+        assert _fpn_stages(base) == _fpn_stages(cat), base_name
         assert _heads(base) == _heads(cat), base_name
         assert base.test_evaluator == cat.test_evaluator
 
