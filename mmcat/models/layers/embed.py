@@ -14,7 +14,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from .patch_partition import pad_to_multiple
+from .patch_partition import exporting, pad_to_multiple
 from .space_to_depth import space_to_depth_nhwc
 
 
@@ -83,8 +83,8 @@ class PatchEmbed(BaseModule):
         """(B, in, H, W) -> (B, ceil(H/P), ceil(W/P), C_1), channels last."""
         p = self.patch_size
         h, w = x.shape[2:]
-        if h % p or w % p:
-            x = F.pad(x, (0, (p - w % p) % p, 0, (p - h % p) % p))
+        if exporting() or h % p or w % p:
+            x = F.pad(x, (0, (-w) % p, 0, (-h) % p))
         x = self.proj(x).permute(0, 2, 3, 1)
         return self.norm(x) if self.norm is not None else x
 

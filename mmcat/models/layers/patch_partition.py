@@ -20,11 +20,18 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         (B, Hp, Wp, C); ``x`` itself when no padding is needed.
     """
     h, w = x.shape[1:3]
-    pad_b = (multiple - h % multiple) % multiple
-    pad_r = (multiple - w % multiple) % multiple
-    if pad_b or pad_r:
+    pad_b = (-h) % multiple
+    pad_r = (-w) % multiple
+    if exporting() or pad_b or pad_r:
         x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
     return x
+
+
+def exporting() -> bool:
+    """True under a tracer or exporter: sizes are symbolic there, so code
+    pads unconditionally (a zero pad is the identity) instead of branching
+    on the size of the example input."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def patch_partition(x: torch.Tensor, patch_size: int) -> torch.Tensor:

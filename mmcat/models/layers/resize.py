@@ -60,3 +60,49 @@ def _resize_nhwc(table: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     a_w = bicubic_matrix(w0, w, table.device, table.dtype)       # W, w0
     rows = a_h @ table[0].permute(1, 2, 0).reshape(h0, w0 * c)   # H, w0*C
     return (a_w @ rows.view(h, w0, c)).unsqueeze(0)              # 1, H, W, C
+
+
+def bicubic_matrix_traceable(in_size: int, out_size,
+                             dtype: torch.dtype) -> torch.Tensor:
+    """:func:`bicubic_matrix` in closed form, for tracers and exporters.
+
+    Builds the weights from ``torch.arange(out_size)`` with torch's bicubic
+    kernel (cubic convolution, A = -0.75, half-pixel centres, border samples
+    clamped), so ``out_size`` may be a traced or symbolic size and the
+    exported graph resizes to the size of each input instead of the example's.
+
+    Returns:
+        (out_size, in_size).
+    """
+    a = -0.75
+    i = torch.arange(out_size, dtype=torch.float32)
+    src = (i + 0.5) * (in_size / out_size) - 0.5
+    i0 = torch.floor(src)
+    t = src - i0
+
+    def near(d: torch.Tensor) -> torch.Tensor:      # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d: torch.Tensor) -> torch.Tensor:       # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    cols = torch.arange(in_size)
+    matrix = torch.zeros_like(src)[:, None] * cols[None, :]
+    for k, weight in enumerate((far(t + 1), near(t), near(1 - t),
+                                far(2 - t))):
+        idx = (i0.long() - 1 + k).clamp(0, in_size - 1)
+        matrix = matrix + (idx[:, None] == cols[None, :]).to(
+            torch.float32) * weight[:, None]
+    return matrix.to(dtype)
+
+
+def bicubic_resize_nhwc_traceable(table: torch.Tensor,
+                                  size: Tuple[int, int]) -> torch.Tensor:
+    """:func:`bicubic_resize_nhwc` whose ``size`` may be traced or symbolic
+    (exporters): (1, C, h0, w0) -> (1, H, W, C)."""
+    _, c, h0, w0 = table.shape
+    h, w = size
+    a_h = bicubic_matrix_traceable(h0, h, table.dtype)           # H, h0
+    a_w = bicubic_matrix_traceable(w0, w, table.dtype)           # W, w0
+    rows = a_h @ table[0].permute(1, 2, 0).reshape(h0, w0 * c)   # H, w0*C
+    return (a_w @ rows.reshape(h, w0, c)).unsqueeze(0)           # 1, H, W, C

@@ -1,0 +1,441 @@
+"""Export a CAT model (backbone, single-stage detector or Semantic FPN) to
+ONNX or a ``torch.export`` program that runs at any input size.
+
+    python tools/deployment/export.py CONFIG [CHECKPOINT] --format onnx \\
+        --out model.onnx [--backbone-only] [--shape H W] [--no-verify]
+
+What is exported (input: a normalised (B, 3, H, W) float image, H and W
+dynamic):
+
+- ``--backbone-only``: the backbone's stage outputs ``feat0..featK``.
+- single-stage detectors (FCOS, RetinaNet, ATSS): the raw head outputs, per
+  level ``cls_score_i``, ``bbox_pred_i`` (and ``centerness_i`` for FCOS).
+  Score threshold and NMS run after the session through the model's own
+  ``predict_by_feat`` (:func:`detections_from_outputs`), so the boxes are
+  MMDetection's.
+- Semantic FPN (and other encoder-decoder segmentors): ``seg_logits``
+  (B, num_classes, H, W), resized to the input.
+- two-stage detectors: refused, naming the RoI heads, with MMDeploy as the
+  route (RoIAlign and the per-image proposal loop are no standard ONNX ops).
+
+ONNX goes through the TorchScript-based exporter (``dynamo=False``) with
+dynamic H and W: the CAT layers pad unconditionally under a tracer and the
+position table is resized by :func:`bicubic_resize_nhwc_traceable`, so no size
+of the example input is baked into the graph. ``--verify`` (on by default)
+runs the file (onnxruntime, or the exported program) against PyTorch eager at
+several sizes and fails above ``--tolerance``. The output file is written to
+a temporary name and renamed on success only.
+"""
+import argparse
+import contextlib
+import os
+import os.path as osp
+import sys
+import tempfile
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+FORMATS = ('onnx', 'torch-export')
+#: Sizes every export is checked at besides ``--shape``: square, odd stage
+#: maps, maps smaller than a patch, a large odd size.
+VERIFY_SIZES: Tuple[Tuple[int, int], ...] = ((224, 224), (97, 61), (33, 45),
+                                             (513, 771))
+SINGLE_STAGE_HEADS = ('FCOSHead', 'RetinaHead', 'ATSSHead')
+
+
+class ExportError(RuntimeError):
+    """A model, checkpoint or argument that cannot be exported as asked."""
+
+
+# ----------------------------------------------------------------- wrappers
+class BackboneOutputs(nn.Module):
+    """image (B, 3, H, W) -> the backbone's stage maps, as a tuple."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, img: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        return tuple(self.backbone(img))
+
+
+class DenseHeadOutputs(nn.Module):
+    """image -> a single-stage detector's raw head outputs, flattened level
+    by level: (cls_score_0, ..., bbox_pred_0, ..., [centerness_0, ...])."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, img: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        outs = self.detector.bbox_head(self.detector.extract_feat(img))
+        return tuple(t for group in outs for t in group)
+
+
+class SegLogits(nn.Module):
+    """image (B, 3, H, W) -> per-pixel logits (B, num_classes, H, W)."""
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        from mmseg.models.utils import resize
+        seg = self.segmentor
+        logits = seg.decode_head.forward(seg.extract_feat(img))
+        return resize(logits, size=img.shape[2:], mode='bilinear',
+                      align_corners=seg.decode_head.align_corners)
+
+
+def model_kind(model: nn.Module, backbone_only: bool) -> str:
+    """'backbone', 'single-stage', 'segmentor'; raise for the rest."""
+    if backbone_only:
+        if not hasattr(model, 'backbone'):
+            raise ExportError(f'{type(model).__name__} has no backbone')
+        return 'backbone'
+    if hasattr(model, 'decode_head'):
+        return 'segmentor'
+    if hasattr(model, 'roi_head'):
+        raise ExportError(
+            f'{type(model).__name__} is a two-stage detector: its RoI head '
+            f'({type(model.roi_head).__name__}: RoIAlign over a per-image '
+            f'list of proposals, then per-class NMS) has no standard-ONNX '
+            f'form here. Export --backbone-only, or use MMDeploy with a '
+            f'detection config for the RoI heads (see docs/deploy.md).')
+    head = getattr(model, 'bbox_head', None)
+    if head is not None and hasattr(head, 'predict_by_feat'):
+        return 'single-stage'
+    raise ExportError(f'cannot export {type(model).__name__}: neither a '
+                      f'backbone, a single-stage detector nor a segmentor')
+
+
+def wrap(model: nn.Module, kind: str) -> nn.Module:
+    """The module that is exported for ``kind``."""
+    if kind == 'backbone':
+        return BackboneOutputs(model.backbone).eval()
+    if kind == 'segmentor':
+        return SegLogits(model).eval()
+    return DenseHeadOutputs(model).eval()
+
+
+def output_names(wrapped: nn.Module, kind: str,
+                 example: torch.Tensor) -> List[str]:
+    """Names of the graph outputs, from one eager run."""
+    with torch.no_grad():
+        outs = wrapped(example)
+    if kind == 'segmentor':
+        return ['seg_logits']
+    if kind == 'backbone':
+        return [f'feat{i}' for i in range(len(outs))]
+    levels = len(wrapped.detector.bbox_head.prior_generator.strides)
+    groups = ['cls_score', 'bbox_pred', 'centerness']
+    return [f'{groups[i // levels]}_{i % levels}' for i in range(len(outs))]
+
+
+@contextlib.contextmanager
+def export_ready(model: nn.Module) -> Iterator[nn.Module]:
+    """The plain forward of every CAT inside, with its position table resized
+    by traceable matrix products (a size-dependent ``F.interpolate`` would be
+    traced as a constant)."""
+    from mmcat.models import CAT, plain_forward
+    from mmcat.models.layers.resize import bicubic_resize_nhwc_traceable
+    cats = [m for m in model.modules() if isinstance(m, CAT)]
+    upsamples = [m for m in model.modules()
+                 if type(m).__name__ == 'Upsample' and not m.size
+                 and hasattr(m, 'scale_factor')]
+    for up in upsamples:  # mmseg's Upsample turns its size into ints
+        up.forward = (lambda x, up=up: torch.nn.functional.interpolate(
+            x, scale_factor=up.scale_factor, mode=up.mode,
+            align_corners=up.align_corners))
+    for cat in cats:
+        cat.resized_pos_embed = (
+            lambda hw, cat=cat: bicubic_resize_nhwc_traceable(
+                cat.absolute_pos_embed, hw))
+    try:
+        with plain_forward(model):
+            yield model
+    finally:
+        for cat in cats:
+            del cat.resized_pos_embed
+        for up in upsamples:
+            del up.forward
+
+
+# ------------------------------------------------------------------ export
+def export_onnx(wrapped: nn.Module, example: torch.Tensor, path: str,
+                names: List[str], opset: int = 17) -> None:
+    """TorchScript-based ONNX export with dynamic batch, H and W."""
+    axes: Dict[str, Dict[int, str]] = {'img': {0: 'batch', 2: 'height',
+                                               3: 'width'}}
+    axes.update({n: {0: 'batch'} for n in names})
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # tracer warnings on shape ints
+        torch.onnx.export(wrapped, (example,), path, dynamo=False,
+                          input_names=['img'], output_names=names,
+                          dynamic_axes=axes, opset_version=opset,
+                          do_constant_folding=True)
+
+
+def export_program(wrapped: nn.Module, example: torch.Tensor, path: str,
+                   min_size: int) -> None:
+    """``torch.export`` with ``Dim`` for H and W, saved as a .pt2 file."""
+    import torch.fx.experimental._config as fx_config
+    h = torch.export.Dim('H', min=min_size, max=8192)
+    w = torch.export.Dim('W', min=min_size, max=8192)
+    with fx_config.patch(backed_size_oblivious=True):
+        program = torch.export.export(wrapped, (example,),
+                                      dynamic_shapes=({2: h, 3: w},))
+    torch.export.save(program, path)
+
+
+def run_exported(path: str, fmt: str,
+                 img: torch.Tensor) -> List[np.ndarray]:
+    """Run an exported file on ``img``; its outputs as numpy arrays."""
+    if fmt == 'onnx':
+        import onnxruntime as ort
+        sess = _ort_session(path)
+        return sess.run(None, {'img': img.numpy()})
+    program = torch.export.load(path).module()
+    with torch.no_grad():
+        outs = program(img)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+    return [o.numpy() for o in outs]
+
+
+_SESSIONS: Dict[str, object] = {}
+
+
+def _ort_session(path: str):
+    import onnxruntime as ort
+    key = f'{path}:{os.stat(path).st_mtime_ns}'
+    if key not in _SESSIONS:
+        _SESSIONS[key] = ort.InferenceSession(
+            path, providers=['CPUExecutionProvider'])
+    return _SESSIONS[key]
+
+
+def verify(wrapped: nn.Module, path: str, fmt: str,
+           inputs: Sequence[Tuple[str, torch.Tensor]],
+           tolerance: float) -> float:
+    """Largest |exported - eager| / max(1, max|eager|) over all outputs
+    and inputs; raise
+    :class:`ExportError` above ``tolerance``."""
+    worst = 0.
+    for name, img in inputs:
+        with torch.no_grad():
+            ref = wrapped(img)
+        ref = ref if isinstance(ref, (tuple, list)) else (ref, )
+        got = run_exported(path, fmt, img)
+        if len(got) != len(ref):
+            raise ExportError(f'{name}: {len(got)} outputs, eager gives '
+                              f'{len(ref)}')
+        # relative to each output's scale (untrained box regressions reach
+        # hundreds of pixels), absolute below 1
+        diff = max(float(np.abs(g - r.numpy()).max() /
+                         max(1., float(r.abs().max())))
+                   if r.numel() else 0. for g, r in zip(got, ref))
+        print(f'verify {name} {tuple(img.shape[2:])}: max |diff| '
+              f'{diff:.2e}')
+        worst = max(worst, diff)
+        if not diff <= tolerance:
+            raise ExportError(
+                f'{name} {tuple(img.shape)}: the exported model differs '
+                f'from PyTorch by {diff:.3e} > tolerance {tolerance:g}')
+    return worst
+
+
+def verify_inputs(shape: Tuple[int, int],
+                  image: Optional[str] = None,
+                  cfg=None) -> List[Tuple[str, torch.Tensor]]:
+    """Random inputs at ``shape`` and :data:`VERIFY_SIZES`, and a real image
+    (normalised as the config's data preprocessor does) when given."""
+    gen = torch.Generator().manual_seed(0)
+    sizes = [tuple(shape)] + [s for s in VERIFY_SIZES if s != tuple(shape)]
+    inputs = [(f'random', torch.randn(1, 3, *s, generator=gen))
+              for s in sizes]
+    if image:
+        inputs.insert(0, (osp.basename(image), load_image(image, cfg)))
+    return inputs
+
+
+def load_image(path: str, cfg=None) -> torch.Tensor:
+    """(1, 3, H, W) float image, normalised with the config's
+    ``data_preprocessor`` mean/std (BGR -> RGB when it says so)."""
+    import mmcv
+    img = mmcv.imread(path).astype(np.float32)           # H, W, 3 BGR
+    pre = (cfg.model.get('data_preprocessor', {}) if cfg is not None
+           else {})
+    if pre.get('bgr_to_rgb', False):
+        img = img[..., ::-1]
+    mean = np.array(pre.get('mean', [0., 0., 0.]), np.float32)
+    std = np.array(pre.get('std', [1., 1., 1.]), np.float32)
+    img = (img - mean) / std
+    return torch.from_numpy(np.ascontiguousarray(
+        img.transpose(2, 0, 1)))[None]
+
+
+# --------------------------------------------------------- post-processing
+def detections_from_outputs(detector: nn.Module, outputs: Sequence,
+                            img_shape: Tuple[int, int],
+                            rescale_to: Optional[Tuple[int, int]] = None):
+    """MMDetection's results from the raw head outputs of an exported
+    single-stage detector: the model's own score threshold and NMS
+    (``bbox_head.predict_by_feat`` with its ``test_cfg``).
+
+    Args:
+        outputs: the session's outputs, in :class:`DenseHeadOutputs` order.
+        img_shape: (H, W) of the network input.
+        rescale_to: (H, W) of the original image to scale boxes back to.
+
+    Returns:
+        One ``InstanceData`` (bboxes, scores, labels) per image.
+    """
+    head = detector.bbox_head
+    levels = len(head.prior_generator.strides)
+    tensors = [torch.as_tensor(np.asarray(o)) for o in outputs]
+    groups = [tensors[i:i + levels] for i in range(0, len(tensors), levels)]
+    batch = tensors[0].shape[0]
+    h, w = img_shape
+    metas = []
+    for _ in range(batch):
+        meta = dict(img_shape=(h, w), pad_shape=(h, w),
+                    batch_input_shape=(h, w), ori_shape=(h, w),
+                    scale_factor=(1., 1.))
+        if rescale_to is not None:
+            meta['ori_shape'] = tuple(rescale_to)
+            meta['scale_factor'] = (w / rescale_to[1], h / rescale_to[0])
+        metas.append(meta)
+    with torch.no_grad():
+        return head.predict_by_feat(*groups, batch_img_metas=metas,
+                                    rescale=rescale_to is not None)
+
+
+# -------------------------------------------------------------------- main
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='trained weights (default: the config\'s '
+                        'initialisation)')
+    parser.add_argument('--format', default='onnx',
+                        help=f'one of {FORMATS}')
+    parser.add_argument('--out', required=True, help='file to write')
+    parser.add_argument('--shape', type=int, nargs=2, default=(224, 224),
+                        metavar=('H', 'W'), help='example input size')
+    parser.add_argument('--backbone-only', action='store_true')
+    parser.add_argument('--dynamic', action='store_true', default=True,
+                        help='dynamic batch, H and W (the default)')
+    parser.add_argument('--verify', dest='verify', action='store_true',
+                        default=True)
+    parser.add_argument('--no-verify', dest='verify', action='store_false')
+    parser.add_argument('--verify-image', default=None,
+                        help='a real image to verify on (default: the '
+                        'first of the demo data when it is there)')
+    parser.add_argument('--tolerance', type=float, default=1e-4)
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--min-size', type=int, default=33,
+                        help='smallest H and W of a torch-export program')
+    return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if args.format not in FORMATS:
+        raise ExportError(f'unknown --format {args.format!r}; choose one of '
+                          f'{list(FORMATS)}')
+    if min(args.shape) < 1:
+        raise ExportError(f'--shape must be at least 1 x 1 pixels, got '
+                          f'{args.shape[0]} x {args.shape[1]}')
+    if args.checkpoint and not osp.isfile(args.checkpoint):
+        raise ExportError(f'checkpoint {args.checkpoint!r} not found')
+    if not osp.isfile(args.config):
+        raise ExportError(f'config {args.config!r} not found')
+
+
+def build_model(config: str, checkpoint: Optional[str]):
+    """(cfg, model in eval mode with ``checkpoint`` loaded strictly)."""
+    from mmcat.analysis.config_model import model_from_config
+    from mmcat.engine import setup_runtime
+    setup_runtime()
+    built = model_from_config(config)
+    model = built.model
+    if checkpoint:
+        from mmengine.runner import load_checkpoint
+        try:
+            load_checkpoint(model, checkpoint, map_location='cpu',
+                            strict=True)
+        except Exception as e:  # noqa: BLE001 - named in the message
+            raise ExportError(
+                f'checkpoint {checkpoint!r} does not fit {config}: '
+                f'{type(e).__name__}: {str(e)[:600]}') from e
+    return built.cfg, model.eval()
+
+
+def default_image(cfg) -> Optional[str]:
+    """The first validation image of the config's data, when present."""
+    try:
+        ds = cfg.val_dataloader.dataset
+        prefix = ds.data_prefix.get('img', ds.data_prefix.get('img_path'))
+        folder = osp.join(ds.data_root, prefix)
+        names = sorted(os.listdir(folder))
+        return osp.join(folder, names[0]) if names else None
+    except Exception:  # noqa: BLE001 - no data: random inputs only
+        return None
+
+
+def export(args: argparse.Namespace) -> float:
+    """Export as ``args`` say; the largest verified difference (0 when
+    ``--no-verify``)."""
+    check_args(args)
+    cfg, model = build_model(args.config, args.checkpoint)
+    kind = model_kind(model, args.backbone_only)
+    wrapped = wrap(model, kind)
+    example = torch.randn(1, 3, *args.shape)
+    out_dir = osp.dirname(osp.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.export-', suffix='.tmp',
+                               dir=out_dir)
+    os.close(fd)
+    worst = 0.
+    try:
+        with export_ready(wrapped), torch.no_grad():
+            names = output_names(wrapped, kind, example)
+            if args.format == 'onnx':
+                export_onnx(wrapped, example, tmp, names, args.opset)
+            else:
+                export_program(wrapped, example, tmp, args.min_size)
+        print(f'exported {kind} of {args.config} ({args.format}): '
+              f'outputs {names}')
+        if args.verify:
+            image = args.verify_image or default_image(cfg)
+            inputs = verify_inputs(args.shape, image, cfg)
+            if args.format == 'torch-export':
+                inputs = [(n, x) for n, x in inputs
+                          if min(x.shape[2:]) >= args.min_size]
+            with torch.no_grad():
+                worst = verify(wrapped, tmp, args.format, inputs,
+                               args.tolerance)
+            print(f'verified: max |diff| {worst:.2e} <= {args.tolerance:g}')
+        os.replace(tmp, args.out)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+    print(f'wrote {args.out}')
+    return worst
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        export(args)
+    except ExportError as e:
+        print(f'export.py: error: {e}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
