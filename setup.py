@@ -38,7 +38,8 @@ setup(
     python_requires='>=3.8',
     install_requires=['torch>=2.0'] + read_requirements('openmmlab.txt',
                                                         'runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
+    extras_require={'tests': read_requirements('tests.txt'),
+                    'deploy': read_requirements('deploy.txt')},
     license='Apache-2.0',
     zip_safe=False,
 )

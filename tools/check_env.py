@@ -34,7 +34,7 @@ def missing_packages(with_tests: bool) -> list:
     wanted = {}
     files = ['requirements/openmmlab.txt', 'requirements/runtime.txt']
     if with_tests:
-        files.append('requirements/tests.txt')
+        files += ['requirements/tests.txt', 'requirements/deploy.txt']
     for path in files:
         wanted.update(_pins(path))
     problems = []

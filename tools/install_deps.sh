@@ -44,6 +44,6 @@ if ! $PY -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '${MMCV#mm
 fi
 # 4. the rest, then mmcat itself (editable).
 pip_install -q -r requirements/openmmlab.txt -r requirements/runtime.txt
-[ -n "$TESTS" ] && pip_install -q -r requirements/tests.txt
+[ -n "$TESTS" ] && pip_install -q -r requirements/tests.txt -r requirements/deploy.txt
 pip_install -q --no-build-isolation --no-deps -e .
 $PY tools/check_env.py $TESTS

@@ -1,0 +1,71 @@
+"""tools/deployment/export.py: ONNX export at dynamic H and W, verified
+against eager, and its errors."""
+import importlib.util
+import os
+import os.path as osp
+
+import pytest
+
+pytest.importorskip('onnxruntime')
+pytest.importorskip('onnx')
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(ROOT, 'configs', 'demo')
+
+
+def _exporter():
+    spec = importlib.util.spec_from_file_location(
+        'mmcat_export_tool', osp.join(ROOT, 'tools', 'deployment',
+                                      'export.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+export = _exporter()
+
+
+@pytest.mark.parametrize('config,extra', [
+    ('fcos_cat_demo.py', ['--backbone-only']),
+    ('fcos_cat_demo.py', []),
+    ('sem-fpn_cat_demo.py', []),
+])
+def test_onnx_matches_eager_at_every_size(tmp_path, config, extra):
+    out = str(tmp_path / 'model.onnx')
+    args = export.parse_args([osp.join(DEMO, config), '--out', out,
+                              '--verify-image', '', *extra])
+    worst = export.export(args)  # 224x224, 97x61, 33x45, 513x771
+    assert osp.isfile(out) and worst <= 1e-4
+    assert os.listdir(tmp_path) == ['model.onnx']
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--format', 'tflite'], 'unknown --format'),
+    (['--shape', '0', '64'], 'at least 1 x 1'),
+])
+def test_bad_arguments_leave_no_file(tmp_path, argv, message, capsys):
+    out = str(tmp_path / 'm.onnx')
+    code = export.main([osp.join(DEMO, 'fcos_cat_demo.py'), '--out', out,
+                        *argv])
+    assert code == 2 and message in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_two_stage_is_refused_with_mmdeploy_pointer(tmp_path, capsys):
+    out = str(tmp_path / 'm.onnx')
+    code = export.main([osp.join(DEMO, 'mask-rcnn_cat_demo.py'), '--out',
+                        out])
+    err = capsys.readouterr().err
+    assert code == 2 and 'RoI head' in err and 'MMDeploy' in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_that_does_not_fit(tmp_path, capsys):
+    import torch
+    ckpt = str(tmp_path / 'other.pth')
+    torch.save({'state_dict': {'foo.weight': torch.zeros(2)}}, ckpt)
+    out = str(tmp_path / 'm.onnx')
+    code = export.main([osp.join(DEMO, 'fcos_cat_demo.py'), ckpt, '--out',
+                        out])
+    assert code == 2 and 'does not fit' in capsys.readouterr().err
+    assert not osp.exists(out)
