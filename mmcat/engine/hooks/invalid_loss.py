@@ -118,11 +118,13 @@ class InvalidLossHook(Hook):
                bad_ranks: List[int]) -> str:
         terms = ', '.join(f'{k}={_as_float(v):.4g}' for k, v in outputs.items()
                           if isinstance(v, (torch.Tensor, float, int)))
-        ranks = '' if runner.world_size == 1 else \
-            f' on rank(s) {", ".join(map(str, bad_ranks))}'
-        return (f'The training loss is not finite{ranks} at iteration '
-                f'{runner.iter + 1} (epoch {runner.epoch + 1}); this rank\'s '
-                f'loss is {loss}, loss terms: {terms}. ')
+        where = f'at iteration {runner.iter + 1} (epoch {runner.epoch + 1})'
+        if runner.world_size == 1:
+            return (f'The training loss is {loss} {where}; loss terms: '
+                    f'{terms}. ')
+        ranks = ', '.join(map(str, bad_ranks))
+        return (f'The training loss is not finite on rank(s) {ranks} {where}; '
+                f'this rank\'s loss is {loss}, loss terms: {terms}. ')
 
     @staticmethod
     def _advice() -> str:
