@@ -3,15 +3,17 @@
 Both take a channels-last map (B, H, W, C) of any size and return one of the
 same shape. They zero-pad to a multiple of the patch size N (the padded zeros
 take part in attention, as in the authors' code), cut the map into sequences,
-attend with ``F.scaled_dot_product_attention`` and put the map back together.
+attend with :func:`~.sdpa.scaled_dot_product_attention` (PyTorch's, with the
+head dimension padded for the fused kernels on GPUs) and put the map back
+together.
 """
 from typing import Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from . import sdpa
 from .patch_partition import (channel_patch_partition, channel_patch_reverse,
                               pad_to_multiple, patch_partition, patch_reverse)
 
@@ -44,7 +46,8 @@ def multi_head_attention(qkv: nn.Linear,
         proj: the D -> D output projection.
         tokens: (S, L, D): S independent sequences of L tokens.
         bias: (1, num_heads, L, L) additive attention bias, or None (4-D:
-            CPU SDPA takes its math path for a 3-D mask).
+            CPU SDPA takes its math path for a 3-D mask); cast to the
+            dtype of q.
 
     Returns:
         (S, L, D).
@@ -52,9 +55,7 @@ def multi_head_attention(qkv: nn.Linear,
     s, l, d = tokens.shape
     q, k, v = qkv(tokens).view(s, l, 3, num_heads, d // num_heads).permute(
         2, 0, 3, 1, 4).unbind(0)                              # S, heads, L, hd
-    if bias is not None:
-        bias = bias.to(q.dtype)
-    out = F.scaled_dot_product_attention(
+    out = sdpa.scaled_dot_product_attention(
         q, k, v, attn_mask=bias, dropout_p=attn_drop, scale=scale)
     return proj(out.transpose(1, 2).reshape(s, l, d))
 
