@@ -1,6 +1,7 @@
 """InvalidLossHook: a non-finite loss stops training with the iteration
-named; under mixed precision only when the loss scaler cannot recover; in a
-distributed run on every rank at the same iteration.
+named; under mixed precision with a loss scaler only when the scaler cannot
+recover (CPU bfloat16 autocast has none: fatal at once); in a distributed
+run on every rank at the same iteration.
 
 Mixed precision is simulated on the CPU: mmengine's ``AmpOptimWrapper``
 asserts CUDA and builds CUDA's gradient scaler, here it gets torch's CPU
@@ -19,6 +20,7 @@ from mmengine.optim.optimizer import amp_optimizer_wrapper
 from mmengine.runner import Runner
 
 from mmcat.engine import InvalidLossHook
+from mmcat.engine.optim.amp import amp_optim_wrapper_cfg
 
 from engine_testkit import run_in_gloo_group
 
@@ -129,6 +131,22 @@ def test_amp_a_collapsing_loss_scale_stops(tmp_path, cpu_amp):
     with pytest.raises(FloatingPointError,
                        match='loss scale fell to 0.5 .* iteration 6'):
         runner.train()
+
+
+def test_cpu_bf16_autocast_a_nan_loss_is_fatal(tmp_path):
+    """``--amp`` on the CPU: bfloat16 autocast without a loss scaler, so
+    nothing skips the step; the first NaN stops training, naming the dtype.
+    """
+    wrapper = amp_optim_wrapper_cfg(dict(optimizer=dict(type='SGD', lr=0.1)),
+                                    device='cpu')
+    runner = _runner(str(tmp_path), _ToyModel(nan_from=3),
+                     optim_wrapper=wrapper)
+    with pytest.raises(FloatingPointError, match='iteration 3') as err:
+        runner.train()
+    assert type(runner.optim_wrapper).__name__ == 'AutocastOptimWrapper'
+    assert 'under bfloat16 autocast without a loss scaler' in str(err.value)
+    assert 'without --amp' in str(err.value)
+    assert runner.iter == 2
 
 
 def _nan_on_rank_1(rank: int, world_size: int, root: str) -> None:

@@ -30,6 +30,19 @@ def _loss_scaler(optim_wrapper):
     return None
 
 
+def _autocast_dtype(optim_wrapper) -> Optional[torch.dtype]:
+    """The dtype ``optim_wrapper`` autocasts the forward pass to
+    (``AmpOptimWrapper``'s and ``AutocastOptimWrapper``'s ``cast_dtype``),
+    or None."""
+    wrappers = optim_wrapper.values() if isinstance(
+        optim_wrapper, OptimWrapperDict) else [optim_wrapper]
+    for wrapper in wrappers:
+        dtype = getattr(wrapper, 'cast_dtype', None)
+        if dtype is not None:
+            return dtype
+    return None
+
+
 @HOOKS.register_module()
 class InvalidLossHook(Hook):
     """Raise ``FloatingPointError`` when the training loss is not finite.
@@ -39,8 +52,11 @@ class InvalidLossHook(Hook):
     so the user knows where the run went wrong and which checkpoint to
     resume from.
 
-    Without a loss scaler the first non-finite loss stops training (its
-    gradients would reach the weights). Under ``AmpOptimWrapper`` the scaler
+    Without a loss scaler (``OptimWrapper``, and ``AutocastOptimWrapper``'s
+    bfloat16 autocast on the CPU) the first non-finite loss stops training
+    (its gradients would reach the weights); under autocast the message
+    names the dtype and suggests a float32 run. Under ``AmpOptimWrapper``
+    (CUDA, float16 with dynamic loss scaling) the scaler
     skips such a step and lowers its scale, and training goes on; the hook
     stops only when the loss stays non-finite for ``patience`` checked
     iterations in a row, or the scale falls below ``min_loss_scale`` (the
@@ -96,10 +112,15 @@ class InvalidLossHook(Hook):
         self._non_finite_in_a_row = \
             self._non_finite_in_a_row + 1 if bad_ranks else 0
         if scaler is None and bad_ranks:
+            dtype = _autocast_dtype(runner.optim_wrapper)
+            precision = '' if dtype is None else (
+                f'It was computed under {str(dtype).replace("torch.", "")} '
+                f'autocast without a loss scaler; train in float32 (without '
+                f'--amp) to tell whether the reduced precision is the cause. ')
             raise FloatingPointError(
                 self._where(runner, loss, outputs, bad_ranks) +
                 'Training was stopped so that it does not go on with broken '
-                'weights. ' + self._advice())
+                'weights. ' + precision + self._advice())
         if scaler is not None and self._non_finite_in_a_row >= self.patience:
             raise FloatingPointError(
                 self._where(runner, loss, outputs, bad_ranks) +
