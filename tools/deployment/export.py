@@ -11,8 +11,9 @@ dynamic):
 - single-stage detectors (FCOS, RetinaNet, ATSS): the raw head outputs, per
   level ``cls_score_i``, ``bbox_pred_i`` (and ``centerness_i`` for FCOS).
   Score threshold and NMS run after the session through the model's own
-  ``predict_by_feat`` (:func:`detections_from_outputs`), so the boxes are
-  MMDetection's.
+  ``predict_by_feat`` (:func:`mmcat.deployment.detections_from_outputs`;
+  ``tools/deployment/ort_infer.py`` runs a file on an image), so the boxes
+  are MMDetection's.
 - Semantic FPN (and other encoder-decoder segmentors): ``seg_logits``
   (B, num_classes, H, W), resized to the input.
 - two-stage detectors: refused, naming the RoI heads, with MMDeploy as the
@@ -276,42 +277,6 @@ def load_image(path: str, cfg=None) -> torch.Tensor:
     img = (img - mean) / std
     return torch.from_numpy(np.ascontiguousarray(
         img.transpose(2, 0, 1)))[None]
-
-
-# --------------------------------------------------------- post-processing
-def detections_from_outputs(detector: nn.Module, outputs: Sequence,
-                            img_shape: Tuple[int, int],
-                            rescale_to: Optional[Tuple[int, int]] = None):
-    """MMDetection's results from the raw head outputs of an exported
-    single-stage detector: the model's own score threshold and NMS
-    (``bbox_head.predict_by_feat`` with its ``test_cfg``).
-
-    Args:
-        outputs: the session's outputs, in :class:`DenseHeadOutputs` order.
-        img_shape: (H, W) of the network input.
-        rescale_to: (H, W) of the original image to scale boxes back to.
-
-    Returns:
-        One ``InstanceData`` (bboxes, scores, labels) per image.
-    """
-    head = detector.bbox_head
-    levels = len(head.prior_generator.strides)
-    tensors = [torch.as_tensor(np.asarray(o)) for o in outputs]
-    groups = [tensors[i:i + levels] for i in range(0, len(tensors), levels)]
-    batch = tensors[0].shape[0]
-    h, w = img_shape
-    metas = []
-    for _ in range(batch):
-        meta = dict(img_shape=(h, w), pad_shape=(h, w),
-                    batch_input_shape=(h, w), ori_shape=(h, w),
-                    scale_factor=(1., 1.))
-        if rescale_to is not None:
-            meta['ori_shape'] = tuple(rescale_to)
-            meta['scale_factor'] = (w / rescale_to[1], h / rescale_to[0])
-        metas.append(meta)
-    with torch.no_grad():
-        return head.predict_by_feat(*groups, batch_img_metas=metas,
-                                    rescale=rescale_to is not None)
 
 
 # -------------------------------------------------------------------- main

@@ -1,0 +1,200 @@
+"""tools/deployment/ort_infer.py and mmcat.deployment.OrtModel: an exported
+demo FCOS / Semantic FPN in onnxruntime gives PyTorch's boxes, scores and
+labels / label map on the demo's validation images, draws them, and refuses
+bad input.
+
+The FCOS weights are the config's initial ones with a classification layer
+that spreads the class probabilities around 0.5, so that many boxes pass the
+config's score threshold and the comparison is not vacuous; its test_cfg
+keeps every candidate (no top-k cut, where two nearly equal scores could
+trade places).
+"""
+import importlib.util
+import json
+import os.path as osp
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('onnxruntime')
+pytest.importorskip('onnx')
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(ROOT, 'configs', 'demo')
+FCOS = osp.join(DEMO, 'fcos_cat_demo.py')
+SEM_FPN = osp.join(DEMO, 'sem-fpn_cat_demo.py')
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'mmcat_{name}_tool', osp.join(ROOT, 'tools', 'deployment',
+                                       f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+export, ort_infer = _tool('export'), _tool('ort_infer')
+
+
+def _model(config, data_root, ckpt):
+    """The config's model (data under ``data_root``), saved to ``ckpt``."""
+    from mmengine.config import Config
+
+    from mmcat.visualization import load_model
+    cfg = Config.fromfile(config)
+    if 'bbox_head' in cfg.model:
+        cfg.model.test_cfg.update(nms_pre=100000, max_per_img=100000)
+    cfg, model = load_model(cfg)
+    for loader in ('test_dataloader', 'val_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+    torch.manual_seed(0)
+    model.init_weights()
+    if 'bbox_head' in cfg.model:
+        torch.nn.init.normal_(model.bbox_head.conv_cls.weight, std=0.05)
+        torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.)
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    model.cfg = cfg
+    return cfg, model.eval()
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    """Demo data (3 detection, 2 segmentation validation images), the two
+    models, and their ONNX exports."""
+    from mmcat.datasets.synthetic import write_ade, write_coco
+    root = tmp_path_factory.mktemp('ort')
+    coco = write_coco(str(root / 'data'), seed=0, num_train=1, num_val=3)
+    ade = write_ade(str(root / 'data'), seed=0, num_train=1, num_val=2)
+    out = dict(det_dir=osp.join(coco['root'], 'val2017'),
+               seg_dir=osp.join(ade['root'], 'images', 'validation'))
+    for key, config, data_root in (('det', FCOS, coco['root']),
+                                   ('seg', SEM_FPN, ade['root'])):
+        ckpt = str(root / f'{key}.pth')
+        out[key] = _model(config, data_root, ckpt)
+        onnx_file = str(root / f'{key}.onnx')
+        export.export(export.parse_args([config, ckpt, '--out', onnx_file,
+                                         '--no-verify']))
+        out[f'{key}_onnx'] = onnx_file
+    return out
+
+
+def _images(folder):
+    import os
+    return [osp.join(folder, f) for f in sorted(os.listdir(folder))]
+
+
+def _match(ref, got, thr):
+    """Detections at score >= ``thr`` of both, matched one to one (same
+    label, scores within 1e-4, boxes within 1e-3 pixels); their number."""
+    keep_r, keep_g = ref.scores >= thr, got.scores >= thr
+    r_boxes, g_boxes = ref.bboxes[keep_r], got.bboxes[keep_g]
+    r_scores, g_scores = ref.scores[keep_r], got.scores[keep_g]
+    r_labels, g_labels = ref.labels[keep_r], got.labels[keep_g]
+    assert len(r_scores) == len(g_scores)
+    free = torch.ones(len(g_scores), dtype=torch.bool)
+    for box, score, label in zip(r_boxes, r_scores, r_labels):
+        close = (free & (g_labels == label)
+                 & ((g_scores - score).abs() < 1e-4)
+                 & ((g_boxes - box).abs().amax(1) < 1e-3))
+        assert close.any(), f'no ONNX box for {label} {score} {box}'
+        free[torch.nonzero(close)[0, 0]] = False
+    return len(r_scores)
+
+
+def test_fcos_boxes_equal_pytorch(demo):
+    from mmdet.apis import inference_detector
+
+    from mmcat.deployment import OrtModel
+    cfg, model = demo['det']
+    ort_model = OrtModel(demo['det_onnx'], cfg)
+    thr = cfg.infer_score_thr
+    compared = 0
+    for image in _images(demo['det_dir']):
+        ref = inference_detector(model, image).pred_instances
+        got = ort_model.predict(image)
+        assert got.ori_shape == mmcv.imread(image).shape[:2]
+        compared += _match(ref, got.pred_instances, thr)
+    print(f"{compared} detections compared")
+    assert compared >= 10  # boxes above the threshold were compared
+
+
+def test_semantic_fpn_label_map_equals_pytorch(demo):
+    from mmseg.apis import inference_model
+
+    from mmcat.deployment import OrtModel
+    cfg, model = demo['seg']
+    ort_model = OrtModel(demo['seg_onnx'], cfg)
+    for image in _images(demo['seg_dir']):
+        ref = inference_model(model, image)
+        got = ort_model.predict(image)
+        labels = got.pred_sem_seg.data
+        assert labels.shape[1:] == mmcv.imread(image).shape[:2]
+        assert torch.equal(labels, ref.pred_sem_seg.data)
+        assert len(labels.unique()) > 1
+        torch.testing.assert_close(got.seg_logits.data,
+                                   ref.seg_logits.data, rtol=1e-4,
+                                   atol=1e-4)
+
+
+def test_tool_draws_and_writes_the_detections(demo, tmp_path):
+    from mmcat.datasets.classes import shape_classes
+    cfg, _ = demo['det']
+    image = _images(demo['det_dir'])[0]
+    vis, preds = str(tmp_path / 'vis.png'), str(tmp_path / 'p.json')
+    assert ort_infer.main([demo['det_onnx'], image, '--config', FCOS,
+                           '--out', vis, '--json', preds]) == 0
+    with open(preds) as f:
+        pred = json.load(f)
+    assert pred['score_thr'] == cfg.infer_score_thr  # the config's default
+    assert len(pred['bboxes']) == len(pred['labels']) > 0
+    assert min(pred['scores']) >= cfg.infer_score_thr
+    assert set(pred['label_names']) <= set(shape_classes())
+    src = mmcv.imread(image).astype(int)
+    drawn = mmcv.imread(vis).astype(int)
+    assert drawn.shape == src.shape
+    # the best box's outline is drawn: its edge pixels changed
+    x1, y1, x2, y2 = (int(round(v)) for v in pred['bboxes'][
+        int(np.argmax(pred['scores']))])
+    h, w = src.shape[:2]
+    top = slice(max(y1 - 1, 0), min(y1 + 2, h)), slice(max(x1, 0),
+                                                       min(x2, w))
+    assert np.abs(drawn[top] - src[top]).max(-1).mean() > 30
+
+
+def test_tool_draws_a_label_map(demo, tmp_path):
+    image = _images(demo['seg_dir'])[0]
+    vis, preds = str(tmp_path / 'vis.png'), str(tmp_path / 'p.json')
+    assert ort_infer.main([demo['seg_onnx'], image, '--config', SEM_FPN,
+                           '--out', vis, '--json', preds]) == 0
+    with open(preds) as f:
+        pred = json.load(f)
+    assert abs(sum(pred['pixel_share'].values()) - 1) < 1e-3
+    src, drawn = mmcv.imread(image).astype(int), mmcv.imread(vis).astype(int)
+    assert drawn.shape == src.shape and np.abs(drawn - src).mean() > 10
+
+
+@pytest.mark.parametrize('case,message', [
+    ('not_onnx', 'is not an ONNX model'),
+    ('wrong_config', 'pass the config the file was exported from'),
+    ('missing_image', 'not found'),
+])
+def test_bad_input_exits_2_and_says_why(demo, tmp_path, capsys, case,
+                                        message):
+    onnx_file, config = demo['seg_onnx'], SEM_FPN
+    image = _images(demo['det_dir'])[0]
+    if case == 'not_onnx':
+        onnx_file = str(tmp_path / 'x.onnx')
+        with open(onnx_file, 'w') as f:
+            f.write('not a model')
+    elif case == 'wrong_config':
+        config = FCOS
+    else:
+        image = str(tmp_path / 'missing.jpg')
+    out = str(tmp_path / 'vis.png')
+    assert ort_infer.main([onnx_file, image, '--config', config, '--out',
+                           out]) == 2
+    assert message in capsys.readouterr().err
+    assert not osp.exists(out)
