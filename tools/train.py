@@ -9,6 +9,8 @@ Examples::
     python tools/train.py configs/fcos_cat_s_1x_coco.py
     python tools/train.py CONFIG --resume                 # latest in work_dir
     python tools/train.py CONFIG --resume work_dirs/x/iter_4000.pth
+    python tools/train.py CONFIG --amp                    # GPU fp16, CPU bf16
+    python tools/train.py CONFIG --amp-dtype bfloat16     # implies --amp
     bash tools/dist_train.sh CONFIG 8
 """
 import argparse
@@ -19,6 +21,9 @@ from mmengine.logging import print_log
 
 from mmcat.engine import build_runner, setup_runtime
 from mmcat.engine.cli import apply_common_args, parse_tool_args, tool_parser
+from mmcat.engine.optim.amp import (AMP_DTYPES, AMP_WRAPPER_TYPES,
+                                    AmpConfigError, amp_optim_wrapper_cfg,
+                                    wrapper_type_name)
 from mmcat.engine.resume import CheckpointError, resolve_checkpoint
 
 # Hooks every training run gets unless its config already has them: stop at
@@ -38,7 +43,17 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='mixed-precision training: on a GPU float16 autocast with '
+        'dynamic loss scaling (mmengine\'s AmpOptimWrapper), on the CPU '
+        'bfloat16 autocast (AutocastOptimWrapper)')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=AMP_DTYPES,
+        default=None,
+        help='the autocast dtype of --amp, and implies --amp; default: the '
+        'config\'s optim_wrapper.dtype, else float16 on a GPU, bfloat16 on '
+        'the CPU (float16 is refused there; bfloat16 on a GPU needs bf16 '
+        'support, Ampere or newer)')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -57,18 +72,17 @@ def parse_args() -> argparse.Namespace:
 def apply_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Fold the command line into ``cfg``."""
     apply_common_args(cfg, args)
-    if args.amp:
-        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper_type == 'AmpOptimWrapper':
-            print_log(
-                'AMP training is already enabled in the config.',
-                logger='current')
-        elif wrapper_type == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        else:
-            raise ValueError('--amp needs optim_wrapper.type OptimWrapper, '
-                             f'got {wrapper_type}')
+    amp = args.amp or args.amp_dtype is not None
+    wrapper_type = wrapper_type_name(cfg.get('optim_wrapper', None) or {})
+    if amp and wrapper_type in AMP_WRAPPER_TYPES:
+        print_log('AMP training is already enabled in the config.',
+                  logger='current')
+    # a config's AmpOptimWrapper too: on the CPU it becomes the bf16 wrapper
+    if amp or wrapper_type in AMP_WRAPPER_TYPES:
+        cfg.optim_wrapper = amp_optim_wrapper_cfg(
+            cfg.get('optim_wrapper', None) or {}, args.amp_dtype)
+        print_log(f'Mixed precision: {cfg.optim_wrapper["type"]}, '
+                  f'{cfg.optim_wrapper["dtype"]} autocast', logger='current')
 
     if args.auto_scale_lr:
         scale_cfg = cfg.get('auto_scale_lr', None)
@@ -104,7 +118,10 @@ def add_default_hooks(cfg: Config) -> Config:
 
 def main() -> None:
     args = parse_args()
-    cfg = apply_args(Config.fromfile(args.config), args)
+    try:  # before anything is built: AMP the training device cannot run
+        cfg = apply_args(Config.fromfile(args.config), args)
+    except AmpConfigError as e:
+        sys.exit(f'error: {e}')
     setup_runtime(cfg)  # atomic saves, resumable checkpoints, CPU-only DDP
     try:  # a bare --resume passes over unreadable checkpoints, with warnings
         resolve_checkpoint(cfg)

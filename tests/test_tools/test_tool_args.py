@@ -10,6 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from mmcat.engine import register_scope_modules
+from mmcat.engine.optim import amp
 from tools_testkit import REPO_ROOT
 
 
@@ -69,6 +70,8 @@ def test_train_work_dir_and_options(monkeypatch):
 
 
 def test_train_amp(monkeypatch):
+    """On a GPU (simulated); the CPU's choice: test_train_amp.py."""
+    monkeypatch.setattr(amp, 'get_device', lambda: 'cuda')
     cfg = train_tool.apply_args(_cfg(), _train_args(monkeypatch, '--amp'))
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
