@@ -5,8 +5,10 @@ small CAT backbone and the same FCOS with a ResNet-18 of about the same size,
 both from scratch with the same data, optimizer and schedule, evaluates both
 with the COCO metric (pycocotools, through MMDetection's CocoMetric), and puts
 the results side by side: a table on the terminal, and under
-``work_dirs/demo/``: ``comparison.png`` (loss curves and metrics),
-``comparison.md``/``.json`` and ``results.json``.
+``work_dirs/demo/<task>/``: ``comparison.png`` (loss curves and metrics),
+``comparison.md``/``.json``, ``results.json`` and ``predictions.png`` (four
+validation images, each row the ground truth, CAT's and ResNet-18's
+predictions, drawn by the config's visualizer at its ``infer_score_thr``).
 
     python tools/demo.py                  # detection: CAT vs ResNet (FCOS)
     python tools/demo.py --task seg       # Semantic FPN on ADE20K-format data
@@ -126,6 +128,35 @@ def evaluate_untrained(config: str, work_dir: str) -> dict:
     return json.loads(line[len('METRICS'):])
 
 
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint a training run wrote last (mmengine's record)."""
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def write_predictions(runs: list, dirs: list, out_dir: str,
+                      cfg_options: list) -> str:
+    """``predictions.png``: the first validation images, each row the ground
+    truth, then every run's predictions from its last checkpoint."""
+    from mmengine.config import DictAction
+
+    from mmcat.visualization import load_model, write_prediction_sheet
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = parser.parse_args(cfg_options).cfg_options
+    cfgs, models = [], []
+    for (name, config), work_dir in zip(runs, dirs):
+        cfg, model = load_model(config, last_checkpoint(work_dir), options)
+        cfgs.append(cfg)
+        models.append((name, model))
+    # data, pipeline, visualizer and score threshold: the CAT run's config
+    path = osp.join(out_dir, 'predictions.png')
+    write_prediction_sheet(path, cfgs[0], models, num_images=4)
+    print(f'[demo] {path}: ground truth and predictions of '
+          f'{", ".join(n for n, _ in runs)}', flush=True)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description='Train CAT and a ResNet baseline on generated data and '
@@ -166,6 +197,8 @@ def main() -> None:
         metrics={name: result['runs'][name]['metrics'] for name, _ in runs},
         untrained_cat=untrained, train_seconds=times,
         configs=dict(runs), files=result['files'])
+    summary['files']['predictions'] = write_predictions(
+        runs, dirs, out_dir, extra)
     with open(osp.join(out_dir, 'results.json'), 'w') as f:
         json.dump(summary, f, indent=2)
 
@@ -178,7 +211,8 @@ def main() -> None:
     print('training time: ' + ', '.join(f'{n} {t / 60:.1f} min'
                                         for n, t in times.items()))
     print(f'written: {result["files"]["png"]}, {result["files"]["md"]}, '
-          f'{osp.join(out_dir, "results.json")}')
+          f'{osp.join(out_dir, "results.json")}, '
+          f'{summary["files"]["predictions"]}')
 
 
 if __name__ == '__main__':
