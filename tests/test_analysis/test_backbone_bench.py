@@ -35,7 +35,7 @@ def test_quick_run_writes_the_full_table(tmp_path):
     header = next(line for line in md.splitlines()
                   if line.startswith('| size |'))
     for name, _ in bb.COLUMNS:
-        if name == 'bf16 speed-up' and not bb.bf16_supported():
+        if name == 'autocast speed-up' and not bb.bf16_supported():
             continue
         assert f'| {name} |' in header + ' |', name
     assert result['machine']['omp_wait_policy'] == 'PASSIVE'
@@ -66,7 +66,7 @@ def test_quick_run_writes_the_full_table(tmp_path):
         cells = dict(zip(headers,
                          (c.strip() for c in line.strip('|').split('|'))))
         empty = {h for h, c in cells.items() if c == '-'}
-        allowed = {'bf16 speed-up'}                # fp32 rows
+        allowed = {'autocast speed-up'}                # fp32 rows
         if 'reference' in model:
             allowed.add('max abs diff vs ref')
         assert empty <= allowed, (model, empty)
@@ -200,6 +200,16 @@ def test_markdown_from_a_result():
     assert got['fwd GMAC/s'] == '20.0' and got['fwd % GEMM'] == '33.3'
     assert got['train GMAC/s'] == '15.0'          # 3x forward MACs
     assert got['train mem x ref'] == '0.33'
+
+
+def test_markdown_names_the_gpu_and_cuda():
+    result = dict(config=dict(batch=2, warmup=1, repeats=1, train=False),
+                  machine=dict(device='cuda', gpu='NVIDIA H200', cuda='13.0',
+                               logical_cpus=16, threads=1, torch='x',
+                               python='y'),
+                  rows=[])
+    md = bb.to_markdown(result)
+    assert '- machine: NVIDIA H200 (CUDA 13.0); 16 logical CPUs' in md
 
 
 # ------------------------------------------------- bf16 and torch.compile

@@ -19,8 +19,8 @@ COLUMNS = (
      'dtype; median of per-round ratios)'),
     ('fwd CPU x ref', 'the same ratio in process CPU time (all threads; '
      'robust to time spent descheduled on a shared machine)'),
-    ('bf16 speed-up', 'fp32 forward latency over this dtype\'s (median of '
-     'per-round ratios)'),
+    ('autocast speed-up', 'fp32 forward latency over this dtype\'s (bf16, '
+     'fp16; median of per-round ratios)'),
     ('train ms', 'median training-step latency (forward + backward)'),
     ('train x ref', 'training-step latency over the reference\'s'),
     ('train CPU x ref', 'the same in process CPU time'),
@@ -36,7 +36,7 @@ COLUMNS = (
      'reference with the same weights'),
 )
 #: Columns left out when no row has a value in them.
-_OPTIONAL = ('bf16 speed-up', 'fwd CPU x ref', 'train CPU x ref')
+_OPTIONAL = ('autocast speed-up', 'fwd CPU x ref', 'train CPU x ref')
 
 
 def _fmt(value: Optional[float], spec: str) -> str:
@@ -80,7 +80,7 @@ def table_rows(result: Dict[str, Any]) -> List[Dict[str, str]]:
                 None if rate is None or not g else 100 * rate / g, '.1f')
             cells[f'{mode} mem MB'] = _memory_cell(r.peak_bytes(mode),
                                                    r.memory.get(mode, {}))
-        cells['bf16 speed-up'] = (_fmt(paired_ratio(
+        cells['autocast speed-up'] = (_fmt(paired_ratio(
             fp32_row.times.get('fwd') if fp32_row else None,
             r.times.get('fwd')), '.2f') if r.dtype != 'fp32' else '-')
         cells['train mem x ref'] = _fmt(ratio(
@@ -109,8 +109,9 @@ def _header_lines(result: Dict[str, Any], command: Optional[str]
     if command:
         lines += ['```', command, '```', '']
     where = mach.get('gpu') or mach.get('cpu')
-    lines.append(f'- machine: {where}; {mach.get("logical_cpus")} logical '
-                 f'CPUs; torch threads {mach.get("threads")}; torch '
+    cuda = f' (CUDA {mach["cuda"]})' if mach.get('cuda') else ''
+    lines.append(f'- machine: {where}{cuda}; {mach.get("logical_cpus")} '
+                 f'logical CPUs; torch threads {mach.get("threads")}; torch '
                  f'{mach["torch"]}, Python {mach["python"]}')
     if mach.get('omp_wait_policy'):
         lines.append(f'- OMP_WAIT_POLICY: {mach["omp_wait_policy"]}')
