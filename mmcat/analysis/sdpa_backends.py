@@ -315,11 +315,16 @@ def _shape(shape: Shape) -> str:
 
 
 def _layers(names: Sequence[str]) -> str:
-    short = [re.sub(r'^stages\.\d+\.', '', n).replace('.attn', '')
-             for n in names]
-    if len(short) <= 3:
-        return ', '.join(short)
-    return f'{short[0]} ... {short[-1]} ({len(short)})'
+    """'blocks.0.pre_ipsa ... blocks.2.post_ipsa (6)', plus the number of
+    calls where layers call more than once (chunked CPU inference)."""
+    short = list(dict.fromkeys(
+        re.sub(r'^stages\.\d+\.', '', n).replace('.attn', '')
+        for n in names))
+    text = (', '.join(short) if len(short) <= 3 else
+            f'{short[0]} ... {short[-1]} ({len(short)})')
+    if len(names) > len(short):
+        text += f', {len(names)} calls'
+    return text
 
 
 def _row_key(call: AttentionCall) -> Tuple[Any, ...]:

@@ -149,3 +149,20 @@ def test_cuda_every_call_is_fused(dtype, device, monkeypatch):
     assert all(c.choice.backend == 'MATH' for c in cpsa)
     assert all('divisible by' in dict(c.choice.not_eligible).get(
         'memory-efficient', '') for c in cpsa), format_table(cpsa)
+
+
+def test_chunked_cpu_inference_calls_are_counted():
+    """CPU inference cut into chunks: one layer makes several calls, all
+    named after it, covering all its sequences; the table counts them."""
+    from mmcat.models import CAT
+    model = CAT(arch='tiny', cpu_inference=dict(
+        chunk_bytes=256 * 1024, min_split_bytes=1, max_bmm_tokens=0))
+    calls = run_report(RunSpec(**SMALL), model)
+    assert list(dict.fromkeys(c.layer for c in calls)) == \
+        _attention_layers(model)
+    first_cpsa = [c for c in calls if c.layer == 'stages.0.blocks.0.cpsa.attn']
+    assert len(first_cpsa) > 1
+    assert sum(c.shapes[0][0] for c in first_cpsa) == 64   # B * C sequences
+    rows = [r for r in format_table(calls).splitlines()
+            if r.startswith('| 0 | blocks.0.cpsa, ')]
+    assert rows and rows[0].split(' | ')[1].endswith(' calls'), rows

@@ -34,7 +34,8 @@ def test_command_line(tmp_path):
                       f'batch 1, eval mode, no_grad'
                       for h in (1, 7)
                       for d in ('fp32', 'fp16 (autocast)', 'bf16 (autocast)')]
-    assert text.startswith(f'# SDPA backends\n\ntorch {torch.__version__}')
+    assert text.startswith('# SDPA backends\n\nCPU ')
+    assert f'torch {torch.__version__}' in text.splitlines()[2]
     assert text.count('| stage | layers | kind |') == 6
     assert '| CPSA |' in text and '| IPSA |' in text
     printed = open(log).read()

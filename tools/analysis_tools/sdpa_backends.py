@@ -96,8 +96,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    sections = [f'# SDPA backends\n\ntorch {torch.__version__}, '
-                f'{device_summary(torch.device(specs[0].device))}\n']
+    device = torch.device(specs[0].device)
+    where = device_summary(device)
+    if device.type == 'cuda':
+        where += f'; cuDNN {torch.backends.cudnn.version()}'
+    sections = [f'# SDPA backends\n\n{where}\n']
     model, built = None, None
     for spec in specs:   # one model per name and head count, for every dtype
         if built != (spec.model, spec.cpsa_num_heads):

@@ -24,10 +24,10 @@ CASES = {'ipsa_bias': (3, 12, 49, True), 'cpsa_1x49': (1, 49, 30, False),
 def _assert_close(got: torch.Tensor, want: torch.Tensor,
                   device: torch.device, what: str = '') -> None:
     """Equal up to fp32 rounding: the largest difference within 2e-6 of the
-    largest value (CPU: one kernel at two head widths), 2e-5 on CUDA (the
-    math kernel against a fused one)."""
+    largest value on the CPU (one kernel at two head widths), 1e-4 on CUDA
+    (the math kernel against a fused one)."""
     assert got.shape == want.shape, what
-    rel = 2e-5 if device.type == 'cuda' else 2e-6
+    rel = 1e-4 if device.type == 'cuda' else 2e-6
     err = (got - want).abs().max().item()
     scale = want.abs().max().item()
     assert err <= rel * max(scale, 1e-3), f'{what}: {err:.2e} of {scale:.2e}'
@@ -230,4 +230,4 @@ def test_mask_is_cast_to_the_query_dtype(device):
     want = F.scaled_dot_product_attention(q, k, v,
                                           attn_mask=bias.bfloat16())
     assert out.dtype == torch.bfloat16
-    torch.testing.assert_close(out, want, atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(out, want, atol=3e-2, rtol=3e-2)
