@@ -1,6 +1,7 @@
 """The backbones the benchmark compares and the input they all see.
 
-mmcat's CAT-T/S/B (``cat_x``; ``cat_x_cp`` with gradient checkpointing), the
+mmcat's CAT-T/S/B (``cat_x``; ``cat_x_cp`` with gradient checkpointing,
+``cat_x_ffncp`` recomputing the MLPs, ``cat_x_actcp`` their activations), the
 paper's straightforward transcription of each (``ref_x``,
 :class:`~mmcat.testing.cat_reference.ReferenceCAT`, with the same seeded
 weights), MMDetection's Swin-T and ResNet-50. The CAT sizes are those of
@@ -21,12 +22,18 @@ _LETTERS = tuple(CAT.arch_aliases)
 DEFAULT_MODELS = (tuple(f'cat_{a}' for a in _LETTERS) +
                   tuple(f'ref_{a}' for a in _LETTERS) + ('swin_t', 'r50'))
 #: Every model the benchmark can build.
-MODEL_NAMES = DEFAULT_MODELS + tuple(f'cat_{a}_cp' for a in _LETTERS)
+#: Recomputation variants of the CATs: name suffix -> CAT arguments.
+RECOMPUTE_VARIANTS: Dict[str, dict] = {
+    'cp': dict(with_cp=True), 'ffncp': dict(ffn_with_cp=True),
+    'actcp': dict(act_with_cp=True)}
+MODEL_NAMES = DEFAULT_MODELS + tuple(
+    f'cat_{a}_{v}' for v in RECOMPUTE_VARIANTS for a in _LETTERS)
 MODEL_LABELS: Dict[str, str] = {
     'swin_t': 'Swin-T (mmdet)', 'r50': 'ResNet-50 (mmdet)',
     **{f'cat_{a}': f'CAT-{a.upper()} (mmcat)' for a in _LETTERS},
     **{f'ref_{a}': f'CAT-{a.upper()} (reference)' for a in _LETTERS},
-    **{f'cat_{a}_cp': f'CAT-{a.upper()} (mmcat, with_cp)' for a in _LETTERS},
+    **{f'cat_{a}_{v}': f'CAT-{a.upper()} (mmcat, {next(iter(kw))})'
+       for v, kw in RECOMPUTE_VARIANTS.items() for a in _LETTERS},
 }
 
 
@@ -71,7 +78,7 @@ def build_backbone(name: str, seed: int = 0) -> nn.Module:
         model = reference_cat(name[4], seed)
     elif name.startswith('cat_'):
         model = CAT(arch=CAT.arch_aliases[name[4]],
-                    with_cp=name.endswith('_cp'))
+                    **RECOMPUTE_VARIANTS.get(name[6:], {}))
         ref = reference_cat(name[4], seed)
         missing, unexpected = model.load_pretrained(ref.state_dict(),
                                                     source='reference')

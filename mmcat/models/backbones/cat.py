@@ -105,6 +105,10 @@ class CAT(BaseModule):
         ffn_with_cp: recompute only the MLPs in backward (selective
             activation recomputation: most of a block's activation memory for
             a third of its forward multiply-adds). Ignored under ``with_cp``.
+        act_with_cp: keep only the input of each MLP's activation for
+            backward and compute its output again there (one 4C-wide tensor
+            less per block for one more pass of the activation; same
+            gradients).
         norm_cfg: norm config (LayerNorm over channels).
         act_cfg: MLP activation config.
         embed_conv_cfg: conv config of the patch embedding (``None``: Conv2d).
@@ -163,6 +167,7 @@ class CAT(BaseModule):
                  frozen_stages: int = -1,
                  with_cp: bool = False,
                  ffn_with_cp: bool = False,
+                 act_with_cp: bool = False,
                  norm_cfg: dict = dict(type='LN'),
                  act_cfg: dict = dict(type='GELU'),
                  embed_conv_cfg: Optional[dict] = None,
@@ -221,7 +226,8 @@ class CAT(BaseModule):
                 patch_size=patch_size, cpsa_num_heads=cpsa_num_heads,
                 mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
                 drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                act_cfg=act_cfg, with_cp=with_cp, ffn_with_cp=ffn_with_cp))
+                act_cfg=act_cfg, with_cp=with_cp, ffn_with_cp=ffn_with_cp,
+                act_with_cp=act_with_cp))
         for i in self.out_indices:
             self.add_module(f'norm{i}',
                             build_norm_layer(norm_cfg, self.num_features[i])[1])

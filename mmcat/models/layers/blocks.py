@@ -5,10 +5,10 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
 from .attention import CrossPatchAttention, InnerPatchAttention
+from .drop import DropPath
 from .mlp import Mlp
 
 
@@ -29,6 +29,8 @@ class AttentionBlock(BaseModule):
             its activations (the norm's output, the 4C-wide hidden layer
             before and after the activation): most of a block's activation
             memory for a third of its forward multiply-adds.
+        act_with_cp: recompute only the MLP's activation in backward (keep
+            its 4C-wide input, not also its output; see :class:`Mlp`).
         init_cfg: mmengine init config.
     """
 
@@ -42,6 +44,7 @@ class AttentionBlock(BaseModule):
                  act_cfg: Optional[dict] = None,
                  with_cp: bool = False,
                  ffn_with_cp: bool = False,
+                 act_with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
@@ -53,7 +56,7 @@ class AttentionBlock(BaseModule):
                           else nn.Identity())
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), act_cfg,
-                       drop_rate)
+                       drop_rate, act_with_cp=act_with_cp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
@@ -94,6 +97,7 @@ class CrossAttentionBlock(BaseModule):
             block's activations instead of three).
         ffn_with_cp: recompute only the MLPs of its three blocks in backward
             (see :class:`AttentionBlock`); ignored under ``with_cp``.
+        act_with_cp: recompute only the MLPs' activations in backward.
         init_cfg: mmengine init config.
     """
 
@@ -112,13 +116,14 @@ class CrossAttentionBlock(BaseModule):
                  act_cfg: Optional[dict] = None,
                  with_cp: bool = False,
                  ffn_with_cp: bool = False,
+                 act_with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
         common = dict(mlp_ratio=mlp_ratio, drop_rate=drop_rate,
                       drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
                       act_cfg=act_cfg, with_cp=with_cp,
-                      ffn_with_cp=ffn_with_cp)
+                      ffn_with_cp=ffn_with_cp, act_with_cp=act_with_cp)
         attn_args = dict(patch_size=patch_size, qkv_bias=qkv_bias,
                          qk_scale=qk_scale, attn_drop_rate=attn_drop_rate,
                          proj_drop_rate=drop_rate)

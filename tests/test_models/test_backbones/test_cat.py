@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmcat.models import CAT
-from mmcat.models.layers import AttentionBlock
+from mmcat.models.layers import AttentionBlock, Mlp
 from mmcat.models.utils import cat_converter
 from mmcat.testing.cat_reference import ReferenceCAT
 
@@ -176,6 +176,28 @@ def test_with_cp_gives_same_outputs_and_gradients():
     torch.testing.assert_close(x.grad, grad_a)
     for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
         torch.testing.assert_close(pa.grad, pb.grad, msg=name)
+
+
+@pytest.mark.parametrize('recompute', [dict(act_with_cp=True), dict(
+    act_with_cp=True, ffn_with_cp=True)])
+def test_act_with_cp_gives_same_outputs_and_gradients(recompute):
+    """Recomputing the MLPs' activations in backward changes no output
+    and no gradient (drop path on: the same masks either way)."""
+    a = CAT(arch=MINI, drop_path_rate=0.2)
+    b = CAT(arch=MINI, drop_path_rate=0.2, **recompute)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(1, 3, 45, 61)
+    outs, grads = [], []
+    for model in (a, b):
+        torch.manual_seed(5)
+        outs.append(model.train()(x))
+        sum(o.square().mean() for o in outs[-1]).backward()
+        grads.append([(n, p.grad) for n, p in model.named_parameters()])
+    for oa, ob in zip(*outs):
+        torch.testing.assert_close(ob, oa, atol=1e-5, rtol=1e-5)
+    for (name, ga), (_, gb) in zip(*grads):
+        torch.testing.assert_close(gb, ga, atol=1e-5, rtol=1e-5, msg=name)
+    assert all(m.act_with_cp for m in b.modules() if isinstance(m, Mlp))
 
 
 @pytest.mark.parametrize('with_cp', [False, True])
