@@ -299,17 +299,17 @@ def step_install(check: Check) -> Section:
     sys.path.insert(0, SITE)  # reading checkpoints needs mmengine
     check.env['PYTHONPATH'] = os.pathsep.join(
         [ENV_DIR, REPO, SITE, check.env['PYTHONPATH']])
-    steps = [(pip + wheels, None),
+    steps = [(f'{len(wheels)} wheels', pip + wheels, None),
              # CUDA hidden: mmcv's setup.py builds CUDA ops when
              # torch.cuda.is_available() (or FORCE_CUDA=1), CPU ops otherwise.
-             (pip + ['--no-build-isolation', sdists[0]],
+             (f'{osp.basename(sdists[0])}, CPU ops',
+              pip + ['--no-build-isolation', sdists[0]],
               dict(CUDA_VISIBLE_DEVICES='', FORCE_CUDA='0', MMCV_WITH_OPS='1',
                    MAX_JOBS=str(os.cpu_count() or 4)))]
-    for cmd, env in steps:
+    for label, cmd, env in steps:
         sec.commands.append(_cmdline(cmd, env))
         res = check.run(cmd, check.limit('install'), env)
-        sec.lines.append(f'- `{osp.basename(cmd[-1])}`...: exit {res.rc} '
-                         f'in {res.seconds:.0f} s')
+        sec.lines.append(f'- {label}: exit {res.rc} in {res.seconds:.0f} s')
         if res.rc != 0:
             sec.fail('timed out' if res.timed_out else 'pip failed')
             sec.lines += _code_block(res.tail(40))
@@ -342,27 +342,37 @@ def _pins() -> Dict[str, str]:
 
 
 _ENV_CODE = r'''
-import json, platform, torch, mmengine, mmcv, mmdet, mmseg, mmcat
+import json, os, platform, torch, mmengine, mmcv, mmdet, mmseg, mmcat
 from mmcv.ops import get_compiling_cuda_version
 cuda = torch.cuda.is_available()
+
+
+def get(read, gpu=True):
+    if gpu and not cuda:
+        return None
+    try:
+        return read()
+    except Exception as e:  # one unreadable item must not hide the rest
+        return f'unknown ({type(e).__name__}: {e})'
+
+
 info = {
     'python': platform.python_version(),
     'torch': torch.__version__,
     'CUDA (torch built with)': torch.version.cuda,
-    'cuDNN': torch.backends.cudnn.version() if cuda else None,
-    'GPU': torch.cuda.get_device_name() if cuda else None,
-    'compute capability': '.'.join(
-        map(str, torch.cuda.get_device_capability())) if cuda else None,
-    'GPU memory GiB': round(
-        torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
-    if cuda else None,
-    'bf16 supported': torch.cuda.is_bf16_supported() if cuda else None,
-    'NCCL': '.'.join(map(str, torch.cuda.nccl.version())) if cuda else None,
+    'cuDNN': get(torch.backends.cudnn.version),
+    'GPU': get(torch.cuda.get_device_name),
+    'compute capability': get(lambda: '.'.join(
+        map(str, torch.cuda.get_device_capability()))),
+    'GPU memory GiB': get(lambda: round(
+        torch.cuda.get_device_properties(0).total_memory / 2**30, 1)),
+    'bf16 supported': get(torch.cuda.is_bf16_supported),
+    'NCCL': get(lambda: '.'.join(map(str, torch.cuda.nccl.version()))),
     'mmengine': mmengine.__version__, 'mmcv': mmcv.__version__,
-    'mmcv ops compiled with CUDA': get_compiling_cuda_version(),
+    'mmcv ops compiled with CUDA': get(get_compiling_cuda_version, False),
     'mmdet': mmdet.__version__, 'mmsegmentation': mmseg.__version__,
     'mmcat': mmcat.__version__,
-    'CPUs': __import__('os').cpu_count(),
+    'CPUs': os.cpu_count(),
 }
 print('ENV ' + json.dumps(info))
 '''

@@ -156,3 +156,46 @@ def test_training_row_catches_a_resume_that_differs(tmp_path):
                       {3: 1.0, 4: 1.0}, {2: 65536., 4: 8.})
     assert any('not finite' in p for p in problems)
     assert any('loss scale fell' in p for p in problems)
+
+
+def test_install_uses_the_prepared_folder_and_hides_cuda(tmp_path,
+                                                         monkeypatch):
+    """Where the stack is missing: the wheels, then mmcv's source built with
+    CUDA hidden (its CPU ops), both from the prepared folder only."""
+    check = _load_driver()
+    prepared = tmp_path / 'prepared'
+    (prepared / 'wheels').mkdir(parents=True)
+    (prepared / 'sdist').mkdir()
+    for name in ('addict-2.4.0-py3-none-any.whl',
+                 'mmdet-3.3.0-py3-none-any.whl'):
+        (prepared / 'wheels' / name).write_text('')
+    (prepared / 'sdist' / 'mmcv-2.1.0.tar.gz').write_text('')
+    monkeypatch.setattr(check, 'SITE', str(tmp_path / 'site'))
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    ctx = check.Check.__new__(check.Check)
+    ctx.profile, ctx.prepared = check.PROFILES['cuda'], str(prepared)
+    ctx.env, ctx.deadline = {'PYTHONPATH': ''}, float('inf')
+    calls = []
+
+    def run(cmd, timeout, env=None):
+        calls.append((cmd, env))
+        if '-c' not in cmd:
+            return check.Result(0, '', 1.)
+        if len(calls) == 1:  # the stack is missing at first
+            return check.Result(1, 'ModuleNotFoundError: mmcv', 1.)
+        return check.Result(0, 'VERSIONS ' + json.dumps(check._pins()), 1.)
+
+    ctx.run = run
+    sec = check.step_install(ctx)
+    assert sec.status == 'pass', sec.lines
+    (wheels, wheels_env), (mmcv, mmcv_env) = calls[1:3]
+    for cmd in (wheels, mmcv):
+        assert cmd[1:4] == ['-m', 'pip', 'install'] and '--no-index' in cmd
+        assert cmd[cmd.index('--target') + 1] == str(tmp_path / 'site')
+    assert [osp.basename(w) for w in wheels if w.endswith('.whl')] == [
+        'addict-2.4.0-py3-none-any.whl', 'mmdet-3.3.0-py3-none-any.whl']
+    assert mmcv[-1] == str(prepared / 'sdist' / 'mmcv-2.1.0.tar.gz')
+    assert '--no-build-isolation' in mmcv and wheels_env is None
+    assert mmcv_env['CUDA_VISIBLE_DEVICES'] == '' and \
+        mmcv_env['FORCE_CUDA'] == '0' and mmcv_env['MMCV_WITH_OPS'] == '1'
+    assert str(tmp_path / 'site') in ctx.env['PYTHONPATH'].split(os.pathsep)
