@@ -1,15 +1,16 @@
 """Which ``scaled_dot_product_attention`` kernel each attention layer of a CAT
 backbone gets, asked of PyTorch's own selection.
 
-One forward of the backbone runs under a :class:`~torch.overrides.TorchFunctionMode`
-that sees every call of ``F.scaled_dot_product_attention`` with the tensors
-the model really passes (padded heads on CUDA included) and forward
-pre-hooks that name the layer making it. For each call
-``torch._fused_sdp_choice`` gives the backend PyTorch dispatches to (on the
-CPU: its flash kernel or math), and on CUDA ``torch.backends.cuda``'s
-``can_use_flash_attention`` / ``can_use_efficient_attention`` /
-``can_use_cudnn_attention`` give, with their debug warnings, why each fused
-kernel is ruled out. Nothing in the model is changed.
+One forward of the backbone runs under a
+:class:`~torch.overrides.TorchFunctionMode` that sees every call of
+``F.scaled_dot_product_attention`` with the tensors the model really passes
+(padded heads on CUDA included), and forward pre-hooks name the layer making
+it. For each call ``torch._fused_sdp_choice`` gives the backend PyTorch
+dispatches to (on the CPU: its flash kernel or math); on CUDA
+``torch.backends.cuda``'s ``can_use_flash_attention`` /
+``can_use_efficient_attention`` / ``can_use_cudnn_attention`` say which fused
+kernels are ruled out, and the same call with only that kernel enabled gives
+PyTorch's reasons. Nothing in the model is changed.
 
 An eval-mode, no-grad forward on the CPU runs CAT's CPU-inference kernels,
 which attend IPSA's short sequences with per-head matrix products and no
@@ -26,6 +27,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.overrides import TorchFunctionMode
 
 from mmcat.models import CAT
@@ -41,11 +43,18 @@ BACKEND_LABELS = {
     'FLASH_ATTENTION': 'flash', 'EFFICIENT_ATTENTION': 'memory-efficient',
     'CUDNN_ATTENTION': 'cuDNN', 'MATH': 'math', 'OVERRIDEABLE': 'overrideable',
     'ERROR': 'none (no kernel accepts the call)'}
-#: The fused CUDA kernels and the function that says whether one applies.
-_CUDA_KERNELS = (('flash', 'can_use_flash_attention'),
-                 ('memory-efficient', 'can_use_efficient_attention'),
-                 ('cuDNN', 'can_use_cudnn_attention'))
+#: The fused CUDA kernels: the function that says whether one applies, and
+#: its backend.
+_CUDA_KERNELS = (
+    ('flash', 'can_use_flash_attention', SDPBackend.FLASH_ATTENTION),
+    ('memory-efficient', 'can_use_efficient_attention',
+     SDPBackend.EFFICIENT_ATTENTION),
+    ('cuDNN', 'can_use_cudnn_attention', SDPBackend.CUDNN_ATTENTION))
 _TRIGGERED = re.compile(r'\s*\(Triggered internally at [^)]*\)\s*$')
+#: How PyTorch opens each kernel's reasons when no kernel can run a call.
+_HEADERS = {'flash': 'Flash attention kernel not used because:',
+            'memory-efficient': 'Memory efficient kernel not used because:',
+            'cuDNN': 'cuDNN attention kernel not used because:'}
 NO_CALL = 'no SDPA call (per-head matmuls, CPU inference kernel)'
 
 
@@ -77,16 +86,34 @@ def _sdpa_params(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         return params(q, k, v, attn_mask, dropout_p, is_causal)
 
 
-def _why_not(check: Callable[..., bool], params: Any) -> Optional[str]:
-    """None when ``check`` accepts, else the warnings it gives in debug
-    mode."""
+def ruled_out_reason(kernel: str, q: torch.Tensor, k: torch.Tensor,
+                     v: torch.Tensor, **kwargs: Any) -> str:
+    """PyTorch's reasons for not running a call on ``kernel`` ('flash',
+    'memory-efficient' or 'cuDNN'): the warnings of the call made with only
+    that kernel enabled, which stops before computing ("No available
+    kernel"); ``can_use_*(debug=True)`` writes the same text to the C++ log
+    instead of Python's warnings. Call it for a kernel that is ruled out.
+
+    Args:
+        q, k, v, kwargs: the arguments of ``F.scaled_dot_product_attention``.
+    """
+    backend = {name: member for name, _, member in _CUDA_KERNELS}[kernel]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        ok = check(params, debug=True)
-    if ok:
-        return None
-    reasons = [_TRIGGERED.sub('', str(w.message)) for w in caught]
-    return ' '.join(r for r in reasons if r) or 'not eligible'
+        try:
+            with sdpa_kernel([backend]):
+                F.scaled_dot_product_attention(q, k, v, **kwargs)
+        except RuntimeError:
+            pass
+    section: List[str] = []
+    inside = False
+    for w in caught:
+        text = _TRIGGERED.sub('', str(w.message)).strip()
+        if text.endswith('not used because:'):
+            inside = text == _HEADERS[kernel]
+        elif inside and text:
+            section.append(text)
+    return ' '.join(section) or 'not eligible (PyTorch gives no reason)'
 
 
 def sdpa_backend(q: torch.Tensor,
@@ -109,17 +136,18 @@ def sdpa_backend(q: torch.Tensor,
         kwargs['enable_gqa'] = True
     choice = torch._fused_sdp_choice(q, k, v, attn_mask, dropout_p, is_causal,
                                      **kwargs)
-    backend = torch.nn.attention.SDPBackend(choice).name
+    backend = SDPBackend(choice).name
     if q.device.type != 'cuda':
         return BackendChoice(backend)
     params = _sdpa_params(q, k, v, attn_mask, dropout_p, is_causal,
                           enable_gqa)
     reasons = []
-    for kernel, fn in _CUDA_KERNELS:
+    for kernel, fn, _ in _CUDA_KERNELS:
         check = getattr(torch.backends.cuda, fn, None)
-        why = _why_not(check, params) if check is not None else None
-        if why is not None:
-            reasons.append((kernel, why))
+        if check is not None and not check(params, False):
+            reasons.append((kernel, ruled_out_reason(
+                kernel, q, k, v, attn_mask=attn_mask,
+                dropout_p=dropout_p, is_causal=is_causal, **kwargs)))
     return BackendChoice(backend, tuple(reasons))
 
 

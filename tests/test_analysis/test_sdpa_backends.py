@@ -10,8 +10,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mmcat.analysis.sdpa_backends import (NO_CALL, AttentionCall, RunSpec,
                                           build_cat, format_report,
-                                          format_table, run_report,
-                                          sdpa_backend)
+                                          format_table, ruled_out_reason,
+                                          run_report, sdpa_backend)
 from mmcat.models.layers import (CrossPatchAttention, InnerPatchAttention,
                                  sdpa)
 
@@ -97,6 +97,21 @@ def test_backend_is_torchs_choice():
     with sdpa_kernel(SDPBackend.MATH):
         assert sdpa_backend(q, q, q).backend == 'MATH'
     assert sdpa_backend(q, q, q).not_eligible == ()   # CPU: no reasons
+
+
+def test_ruled_out_reason_is_pytorchs_text():
+    """The reason is what PyTorch says when only that kernel may run (here
+    the CPU's flash kernel, which needs equal head dimensions), without the
+    C++ source location; nothing is computed."""
+    q, v = torch.randn(2, 1, 10, 49), torch.randn(2, 1, 10, 32)
+    why = ruled_out_reason('flash', q, q, v)
+    assert why.startswith('Flash attention requires q,k,v to have the same '
+                          'last dimension'), why
+    assert 'Triggered internally' not in why and '49' in why
+    # a refusal PyTorch does not explain: a mask that needs a gradient
+    mask = torch.zeros(1, 1, 10, 10, requires_grad=True)
+    assert ruled_out_reason('flash', q, q, q, attn_mask=mask) == \
+        'not eligible (PyTorch gives no reason)'
 
 
 def test_table_collapses_identical_calls_per_stage():
