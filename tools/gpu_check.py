@@ -101,7 +101,7 @@ PROFILES = {
     'cpu': Profile(
         device='cpu', time_limit_s=1200, train_steps=4, ckpt_interval=2,
         amp_dtypes=('bfloat16', ), train_batch=2, num_images=8,
-        parallel_runs=1, dist_steps=2, run_device_tests=False,
+        parallel_runs=2, dist_steps=2, run_device_tests=False,
         param_filter='cpu and demo',
         bench_args=('--models', 'cat_s,ref_s,swin_t,r50', '--sizes', '64x64',
                     '--batch', '1', '--dtypes', 'fp32', '--warmup', '0',
