@@ -175,7 +175,7 @@ class AttentionCall:
 
     @property
     def stage(self) -> Optional[int]:
-        match = re.match(r'stages\.(\d+)\.', self.layer)
+        match = re.search(r'(?:^|\.)stages\.(\d+)\.', self.layer)
         return int(match.group(1)) if match else None
 
     @property
@@ -346,7 +346,7 @@ def _layers(names: Sequence[str]) -> str:
     """'blocks.0.pre_ipsa ... blocks.2.post_ipsa (6)', plus the number of
     calls where layers call more than once (chunked CPU inference)."""
     short = list(dict.fromkeys(
-        re.sub(r'^stages\.\d+\.', '', n).replace('.attn', '')
+        re.sub(r'^(.*\.)?stages\.\d+\.', '', n).replace('.attn', '')
         for n in names))
     text = (', '.join(short) if len(short) <= 3 else
             f'{short[0]} ... {short[-1]} ({len(short)})')
