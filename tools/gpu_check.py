@@ -504,7 +504,10 @@ def step_training(check: Check) -> Section:
         '| demo | amp dtype | steps | first / last loss | finite | loss '
         'scale at checkpoints | resumed iters | resumed = full | s full / '
         'resumed |', '|---|---|---|---|---|---|---|---|---|']
-    notes = []
+    with open(runs[0].config) as f:
+        notes = [f'`{osp.basename(runs[0].config)}`, the config of the '
+                 f'{runs[0].name} runs (the others alike):'] + _code_block(
+                     f.read(), 'python')
     for run, a, b in zip(runs, full, resumed):
         row, problems = _training_row(check, run, a, b)
         sec.lines.append(row)
@@ -519,7 +522,7 @@ def step_training(check: Check) -> Section:
             if r.rc != 0 and r.output:
                 notes += [f'{run.name} {run.dtype} {label} run, exit '
                           f'{r.rc}:'] + _code_block(r.tail(30))
-    sec.lines += [''] + notes if notes else []
+    sec.lines += [''] + notes
     return sec
 
 
@@ -530,8 +533,9 @@ def _write_demo_config(check: Check, name: str, config: str,
     p = check.profile
     path = osp.join(check.work_dir, f'{name}_check.py')
     batch = f'batch_size={p.train_batch}, ' if p.train_batch else ''
+    base = osp.relpath(osp.join(REPO, config), check.work_dir)
     with open(path, 'w') as f:
-        f.write(f'''_base_ = {osp.join(REPO, config)!r}
+        f.write(f'''_base_ = {base!r}
 train_dataloader = dict({batch}dataset=dict(data_root={data_root + '/'!r}))
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
                  max_iters={p.train_steps})
