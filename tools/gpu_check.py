@@ -597,6 +597,8 @@ def _training_row(check: Check, run: TrainRun, a: Result, b: Result
     if a.rc == 0 and b.rc != 0:
         problems.append('the resumed run ' + ('timed out' if b.timed_out
                                              else f'exited {b.rc}'))
+    if re.search(r'(Epoch|Iter)\(val\)', a.output + b.output):
+        problems.append('validation ran (it must be off: no NMS on CUDA)')
     full, again = _scalars(full_dir), _scalars(res_dir)
     steps = sorted(full)
     if a.rc == 0 and steps != list(range(1, p.train_steps + 1)):

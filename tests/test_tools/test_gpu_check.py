@@ -152,6 +152,11 @@ def test_training_row_catches_a_resume_that_differs(tmp_path):
     text, problems = row('nondet', losses, {3: 1.25, 4: 1.0 + 1e-6},
                          {2: 65536., 4: 65536.}, 'upsample_bilinear2d')
     assert problems == [] and 'not deterministic (no (max diff' in text
+    # validation must stay off (no NMS on CUDA with the check's mmcv)
+    run = check.TrainRun('fcos', 'float16', 'cfg.py', str(tmp_path / 'same'))
+    validated = check.Result(0, 'Iter(val) [1/2]  eta: 0:00:01', 1.)
+    _, problems = check._training_row(ctx, run, validated, done)
+    assert problems == ['validation ran (it must be off: no NMS on CUDA)']
     _, problems = row('nan', {1: 2.0, 2: float('nan'), 3: 1.0, 4: 1.0},
                       {3: 1.0, 4: 1.0}, {2: 65536., 4: 8.})
     assert any('not finite' in p for p in problems)
