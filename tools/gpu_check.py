@@ -165,9 +165,13 @@ class Check:
         shim = osp.join(self.work_dir, 'bin')
         os.makedirs(shim, exist_ok=True)
         for name in ('python', 'python3'):
-            link = osp.join(shim, name)
-            if not osp.lexists(link):
-                os.symlink(sys.executable, link)
+            # a script, not a link: a venv's python finds its packages
+            # through the path it is started by
+            path = osp.join(shim, name)
+            with open(path, 'w') as f:
+                f.write(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} '
+                        '"$@"\n')
+            os.chmod(path, 0o755)
         env['PATH'] = os.pathsep.join(
             [shim, osp.dirname(sys.executable), env.get('PATH', '')])
         if self.profile.device == 'cpu':
@@ -221,8 +225,9 @@ class Check:
                 running[i] = (proc, log.name, time.monotonic())
             time.sleep(0.2)
             for i, (proc, log, start) in list(running.items()):
-                late = time.monotonic() - t0 > timeout
-                if proc.poll() is None and not late:
+                finished = proc.poll() is not None
+                late = not finished and time.monotonic() - t0 > timeout
+                if not finished and not late:
                     continue
                 if late:
                     _kill(proc)
