@@ -109,7 +109,8 @@ def resolve_amp_dtype(dtype: DtypeLike = None,
             warnings.warn(
                 'bfloat16 autocast on a CPU without native bf16 instructions '
                 '(no avx512_bf16 / amx_bf16): training works but is emulated '
-                'and slower than float32; train without --amp for speed')
+                'and much slower than float32; train without --amp for '
+                'speed')
         return name
     if device == 'cuda':
         name = name or 'float16'
