@@ -100,12 +100,15 @@ def test_bfloat16_on_a_gpu_without_bf16_is_refused(cuda):
     assert resolve_amp_dtype('float16') == 'float16'
 
 
-def test_emulated_bf16_cpu_warns_once_per_call(native_bf16):
+def test_emulated_bf16_cpu_warns_once(native_bf16, monkeypatch):
+    monkeypatch.setitem(amp._warned, 'emulated_bf16', False)
     native_bf16(False)
     with pytest.warns(UserWarning, match='without native bf16.*slower than '
                       'float32') as record:
         resolve_amp_dtype('bfloat16', 'cpu')
+        resolve_amp_dtype(None, 'cpu')  # the wrapper asks again: no repeat
     assert len(record) == 1 and '\n' not in str(record[0].message)
+    monkeypatch.setitem(amp._warned, 'emulated_bf16', False)
     native_bf16(None)  # unknown (no /proc/cpuinfo): no warning
     with warnings.catch_warnings():
         warnings.simplefilter('error')

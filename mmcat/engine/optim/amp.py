@@ -33,6 +33,9 @@ NATIVE_BF16_FLAGS = frozenset({'avx512_bf16', 'amx_bf16', 'bf16'})
 
 DtypeLike = Union[str, torch.dtype, None]
 
+# warnings given once per process
+_warned = dict(emulated_bf16=False)
+
 
 class AmpConfigError(ValueError):
     """Mixed precision asked for in a way the training device cannot run."""
@@ -92,7 +95,7 @@ def resolve_amp_dtype(dtype: DtypeLike = None,
 
     Warns:
         UserWarning: bfloat16 on a CPU without native bf16 instructions
-            (it works, emulated, slowly).
+            (it works, emulated, slowly); once per process.
     """
     device = device or amp_device()
     name = _dtype_name(dtype)
@@ -105,7 +108,8 @@ def resolve_amp_dtype(dtype: DtypeLike = None,
                 'there is no loss scaler for float16\'s small gradients): '
                 "use --amp-dtype bfloat16 (optim_wrapper.dtype='bfloat16'), "
                 'or train without --amp')
-        if cpu_has_native_bf16() is False:
+        if cpu_has_native_bf16() is False and not _warned['emulated_bf16']:
+            _warned['emulated_bf16'] = True  # the tool and the wrapper ask
             warnings.warn(
                 'bfloat16 autocast on a CPU without native bf16 instructions '
                 '(no avx512_bf16 / amx_bf16): training works but is emulated '
