@@ -114,6 +114,10 @@ def test_fcos_demo_trains_with_amp(tmp_path, monkeypatch):
     data_root = write_demo_coco_sample(str(tmp_path / 'data'), num_train=4)
     opts = sample_options(Config.fromfile(config), data_root,
                           str(tmp_path / 'work'))
+    # 64x48 images, 2 steps of 2: a CPU without native bf16 emulates it
+    opts.update({key: (64, 48) for key in opts
+                 if key.startswith('train_dataloader.dataset.pipeline')
+                 and key.endswith('.scale')})
     opts['train_dataloader.batch_size'] = 2
     runner, probe = _train(monkeypatch, config, opts, '--amp')
     _check_amp_run(runner, probe, iters=2)
