@@ -135,7 +135,8 @@ def test_cpu_wrapper_config(native_bf16):
                clip_grad=dict(max_norm=1.))
     out = amp_optim_wrapper_cfg(cfg, device='cpu')
     assert out == dict(type='AutocastOptimWrapper', dtype='bfloat16',
-                       optimizer=SGD, clip_grad=dict(max_norm=1.))
+                       device_type='cpu', optimizer=SGD,
+                       clip_grad=dict(max_norm=1.))
     assert cfg['type'] == 'AmpOptimWrapper'  # the input is left alone
     with pytest.raises(AmpConfigError, match='use --amp-dtype bfloat16'):
         amp_optim_wrapper_cfg(dict(cfg, dtype='float16'), device='cpu')

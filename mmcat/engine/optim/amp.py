@@ -145,8 +145,8 @@ def amp_optim_wrapper_cfg(optim_wrapper: dict,
 
     On CUDA (and NPU, MLU, MUSA): ``AmpOptimWrapper`` with ``dtype`` and the
     config's ``loss_scale`` (default ``'dynamic'``). On the CPU:
-    ``AutocastOptimWrapper`` with bfloat16 and no loss scaler (a config's
-    ``loss_scale`` and ``use_fsdp`` are dropped). Everything else (optimizer,
+    ``AutocastOptimWrapper`` with bfloat16, ``device_type='cpu'`` and no
+    loss scaler (a config's ``loss_scale`` and ``use_fsdp`` are dropped). Everything else (optimizer,
     ``clip_grad``, ``accumulative_counts``, ...) is kept.
 
     Args:
@@ -174,9 +174,9 @@ def amp_optim_wrapper_cfg(optim_wrapper: dict,
         dtype if dtype is not None else optim_wrapper.get('dtype'), device)
     cfg = copy.deepcopy(dict(optim_wrapper))
     cfg['dtype'] = name
-    cfg.pop('device_type', None)  # the wrapper trains on amp_device()
+    cfg.pop('device_type', None)
     if device == 'cpu':
-        cfg['type'] = 'AutocastOptimWrapper'
+        cfg.update(type='AutocastOptimWrapper', device_type='cpu')
         cfg.pop('loss_scale', None)
         cfg.pop('use_fsdp', None)
     else:
