@@ -11,8 +11,8 @@ machine's GEMM rate, and CAT/reference output agreement, in one run.
         --from-json work_dirs/bench.json          # re-render a saved run
 
 Models: cat_t, cat_s, cat_b (mmcat; cat_t_cp, cat_s_cp, cat_b_cp: the same
-with gradient checkpointing, with_cp=True; _ffncp: ffn_with_cp=True, _actcp:
-act_with_cp=True), ref_t, ref_s, ref_b (the reference of
+with gradient checkpointing, with_cp=True; _ffncp: ffn_with_cp=True,
+_keepact: act_with_cp=False), ref_t, ref_s, ref_b (the reference of
 the tests: plain softmax attention, the authors' layout; same weights as the
 CATs), swin_t, r50. Timed calls are interleaved round-robin over all models
 and dtypes, so take ratios from one run. See mmcat/analysis/backbone_bench/

@@ -1,7 +1,8 @@
 """The backbones the benchmark compares and the input they all see.
 
 mmcat's CAT-T/S/B (``cat_x``; ``cat_x_cp`` with gradient checkpointing,
-``cat_x_ffncp`` recomputing the MLPs, ``cat_x_actcp`` their activations), the
+``cat_x_ffncp`` recomputing the MLPs, ``cat_x_keepact`` keeping the MLPs'
+activation outputs instead of recomputing them), the
 paper's straightforward transcription of each (``ref_x``,
 :class:`~mmcat.testing.cat_reference.ReferenceCAT`, with the same seeded
 weights), MMDetection's Swin-T and ResNet-50. The CAT sizes are those of
@@ -25,14 +26,15 @@ DEFAULT_MODELS = (tuple(f'cat_{a}' for a in _LETTERS) +
 #: Recomputation variants of the CATs: name suffix -> CAT arguments.
 RECOMPUTE_VARIANTS: Dict[str, dict] = {
     'cp': dict(with_cp=True), 'ffncp': dict(ffn_with_cp=True),
-    'actcp': dict(act_with_cp=True)}
+    'keepact': dict(act_with_cp=False)}
 MODEL_NAMES = DEFAULT_MODELS + tuple(
     f'cat_{a}_{v}' for v in RECOMPUTE_VARIANTS for a in _LETTERS)
 MODEL_LABELS: Dict[str, str] = {
     'swin_t': 'Swin-T (mmdet)', 'r50': 'ResNet-50 (mmdet)',
     **{f'cat_{a}': f'CAT-{a.upper()} (mmcat)' for a in _LETTERS},
     **{f'ref_{a}': f'CAT-{a.upper()} (reference)' for a in _LETTERS},
-    **{f'cat_{a}_{v}': f'CAT-{a.upper()} (mmcat, {next(iter(kw))})'
+    **{f'cat_{a}_{v}': f'CAT-{a.upper()} (mmcat, ' + ', '.join(
+        k if val is True else f'{k}={val}' for k, val in kw.items()) + ')'
        for v, kw in RECOMPUTE_VARIANTS.items() for a in _LETTERS},
 }
 

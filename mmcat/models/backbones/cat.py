@@ -108,7 +108,7 @@ class CAT(BaseModule):
         act_with_cp: keep only the input of each MLP's activation for
             backward and compute its output again there (one 4C-wide tensor
             less per block for one more pass of the activation; same
-            gradients).
+            gradients). On by default; False keeps both.
         norm_cfg: norm config (LayerNorm over channels).
         act_cfg: MLP activation config.
         embed_conv_cfg: conv config of the patch embedding (``None``: Conv2d).
@@ -167,7 +167,7 @@ class CAT(BaseModule):
                  frozen_stages: int = -1,
                  with_cp: bool = False,
                  ffn_with_cp: bool = False,
-                 act_with_cp: bool = False,
+                 act_with_cp: bool = True,
                  norm_cfg: dict = dict(type='LN'),
                  act_cfg: dict = dict(type='GELU'),
                  embed_conv_cfg: Optional[dict] = None,

@@ -21,7 +21,7 @@ class Mlp(BaseModule):
             compute its output again in backward (one of the two
             hidden-width tensors a training step keeps per MLP, for one
             more pass of the activation); applies when ``drop_rate`` is 0
-            or in eval mode.
+            or in eval mode, and not under ``torch.jit.trace``.
         init_cfg: mmengine init config.
     """
 
@@ -43,6 +43,7 @@ class Mlp(BaseModule):
         """(..., C) -> (..., C)."""
         h = self.fc1(x)
         if (self.act_with_cp and h.requires_grad
-                and not (self.training and self.drop.p > 0)):
+                and not (self.training and self.drop.p > 0)
+                and not torch.jit.is_tracing()):   # tracers: plain ops
             return self.drop(act_linear(self.act, h, self.fc2))
         return self.drop(self.fc2(self.drop(self.act(h))))
