@@ -55,6 +55,8 @@ def _model(config, data_root, ckpt):
     if 'bbox_head' in cfg.model:
         torch.nn.init.normal_(model.bbox_head.conv_cls.weight, std=0.05)
         torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.)
+        # boxes 2 strides from their centres (at init they are ~0 px)
+        torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 2.)
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     model.cfg = cfg
     return cfg, model.eval()

@@ -5,7 +5,8 @@ checkpoints.
 
 The models are the demo configs' at their initial weights, the FCOS
 classification bias set so that one model's boxes pass the config's score
-threshold and the other's do not.
+threshold and the other's do not, and the regression bias so that the boxes
+are tens of pixels wide.
 """
 import importlib.util
 import os
@@ -34,6 +35,8 @@ def _models(task, data_root, biases=(0., -10.)):
         model.init_weights()
         if task == 'det':
             torch.nn.init.constant_(model.bbox_head.conv_cls.bias, bias)
+            # boxes 2 strides from their centres (at init they are ~0 px)
+            torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 2.)
         cfgs.append(cfg)
         models.append((name, model.eval()))
     return cfgs[0], models
