@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
-from . import cpu_training, sdpa
+from . import sdpa
 from .patch_partition import (channel_patch_partition, channel_patch_reverse,
                               pad_to_multiple, patch_partition, patch_reverse)
 
@@ -53,9 +53,6 @@ def multi_head_attention(qkv: nn.Linear,
         (S, L, D).
     """
     s, l, d = tokens.shape
-    if cpu_training.applies(tokens, bias, attn_drop):   # IPSA training, CPU
-        return proj(cpu_training.ipsa_attention(qkv(tokens), bias, num_heads,
-                                                scale))
     q, k, v = qkv(tokens).view(s, l, 3, num_heads, d // num_heads).permute(
         2, 0, 3, 1, 4).unbind(0)                              # S, heads, L, hd
     out = sdpa.scaled_dot_product_attention(
