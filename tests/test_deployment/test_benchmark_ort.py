@@ -1,11 +1,11 @@
 """tools/deployment/benchmark_ort.py: PyTorch eager and onnxruntime timed
 side by side on the same exported network, with what onnxruntime made of
 the graph."""
-import importlib.util
 import os.path as osp
 import re
 
 import pytest
+from tool_loader import load_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
@@ -13,17 +13,8 @@ pytest.importorskip('onnx')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmcat_benchmark_ort_tool',
-        osp.join(ROOT, 'tools', 'deployment', 'benchmark_ort.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_demo_backbone_table_and_graph(tmp_path, capsys):
-    tool = _tool()
+    tool = load_tool('tools/deployment/benchmark_ort.py')
     graph = str(tmp_path / 'optimised.onnx')
     assert tool.main([osp.join(ROOT, 'configs', 'demo', 'fcos_cat_demo.py'),
                       '--backbone-only', '--shape', '64', '96', '--repeats',

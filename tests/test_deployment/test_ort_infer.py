@@ -9,7 +9,6 @@ config's score threshold and the comparison is not vacuous; its test_cfg
 keeps every candidate (no top-k cut, where two nearly equal scores could
 trade places).
 """
-import importlib.util
 import json
 import os.path as osp
 
@@ -17,6 +16,7 @@ import mmcv
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
@@ -27,16 +27,8 @@ FCOS = osp.join(DEMO, 'fcos_cat_demo.py')
 SEM_FPN = osp.join(DEMO, 'sem-fpn_cat_demo.py')
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'mmcat_{name}_tool', osp.join(ROOT, 'tools', 'deployment',
-                                       f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-export, ort_infer = _tool('export'), _tool('ort_infer')
+export = load_tool('tools/deployment/export.py')
+ort_infer = load_tool('tools/deployment/ort_infer.py')
 
 
 def _model(config, data_root, ckpt):

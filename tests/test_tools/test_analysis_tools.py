@@ -1,6 +1,5 @@
 """The analysis CLIs (get_flops, benchmark_fps, compare_results) run as
 subprocesses on real configs and real mmengine logs."""
-import importlib.util
 import json
 import os.path as osp
 import statistics
@@ -10,7 +9,8 @@ import pytest
 import torch
 
 from mmcat.analysis.flops import cpsa_macs, ipsa_macs, padded
-from tools_testkit import REPO_ROOT, run_tool, tail
+from tool_loader import load_tool
+from tools_testkit import run_tool, tail
 
 TOOLS = 'tools/analysis_tools'
 FCOS = 'configs/fcos_cat_s_1x_coco.py'
@@ -99,14 +99,6 @@ def test_benchmark_fps_segmentor_test_step(tmp_path):
     assert f'FPS: {data["fps"]:.3g}' in text
 
 
-def _tool(name: str):
-    path = osp.join(REPO_ROOT, TOOLS, f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('mode', ['tensor', 'predict'])
 def test_benchmark_fps_times_the_work_it_names(mode):
     """One timed call of each mode on FCOS, batch 2 at 64x96: the network's
@@ -114,7 +106,7 @@ def test_benchmark_fps_times_the_work_it_names(mode):
     (predict)."""
     from mmcat.analysis import model_from_config
     built = model_from_config(FCOS, None, (64, 96))
-    call = _tool('benchmark_fps').build_call(
+    call = load_tool(f'{TOOLS}/benchmark_fps.py').build_call(
         built.model, mode, built.scope, built.input_size, 2,
         torch.device('cpu'))
     with torch.inference_mode():
@@ -132,11 +124,7 @@ def test_benchmark_fps_times_the_work_it_names(mode):
 
 def _toy_runs():
     """``run_toy`` of tests/test_analysis/test_compare.py (a real Runner)."""
-    path = osp.join(REPO_ROOT, 'tests', 'test_analysis', 'test_compare.py')
-    spec = importlib.util.spec_from_file_location('_toy_runs', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.run_toy
+    return load_tool('tests/test_analysis/test_compare.py').run_toy
 
 
 def test_compare_results_cli(tmp_path):
@@ -158,10 +146,9 @@ def test_compare_results_cli(tmp_path):
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
-
 def test_compare_results_cli_error(tmp_path, monkeypatch, capsys):
     """A missing run: a one-line error and exit code 1 (in-process)."""
-    module = _tool('compare_results')
+    module = load_tool(f'{TOOLS}/compare_results.py')
     monkeypatch.setattr(sys, 'argv', ['compare_results.py',
                                       str(tmp_path / 'missing')])
     assert module.main() == 1

@@ -2,7 +2,6 @@
 mmcat's key layout and load with no missing or unexpected key; files that
 hold code are refused unless the source is trusted, and then cleaned."""
 import argparse
-import importlib.util
 import os.path as osp
 import pickle
 import sys
@@ -14,22 +13,16 @@ from mmcat.models import CAT
 from mmcat.models.utils import cat_converter, is_authors_layout
 from mmcat.testing.authors_files import save_authors_imagenet_file
 from mmcat.testing.cat_reference import ReferenceCAT
-from tools_testkit import REPO_ROOT, run_tool, tail
+from tool_loader import load_tool
+from tools_testkit import run_tool, tail
 
 MINI = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
-TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'cat2mmcat.py')
-
-
-def _converter():
-    spec = importlib.util.spec_from_file_location('mmcat_cat2mmcat', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+TOOL = osp.join('tools', 'model_converters', 'cat2mmcat.py')
 
 
 def _convert(monkeypatch, *args: str) -> None:
     monkeypatch.setattr(sys, 'argv', ['cat2mmcat.py', *args])
-    _converter().main()
+    load_tool(TOOL).main()
 
 
 def _pretrained(path: str, **kwargs) -> CAT:

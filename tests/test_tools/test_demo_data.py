@@ -1,27 +1,17 @@
 """``tools/demo.py`` makes its data once and again only when what it asks
 for (seed, image counts, scene parameters) has changed."""
-import importlib.util
 import json
 import os.path as osp
-from types import ModuleType
 
 import pytest
 
-from tools_testkit import REPO_ROOT
-
-
-def _load_demo() -> ModuleType:
-    path = osp.join(REPO_ROOT, 'tools', 'demo.py')
-    spec = importlib.util.spec_from_file_location('mmcat_tools_demo', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_loader import load_tool
 
 
 @pytest.mark.parametrize('kind', ['coco', 'ade'])
 def test_demo_data_is_remade_only_when_its_settings_change(
         kind, tmp_path, monkeypatch, capsys) -> None:
-    demo = _load_demo()
+    demo = load_tool('tools/demo.py')
     monkeypatch.setattr(demo, 'DEMO_NUM_TRAIN', 2)
     monkeypatch.setattr(demo, 'DEMO_NUM_VAL', 1)
     out = str(tmp_path)

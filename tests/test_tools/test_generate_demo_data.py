@@ -1,20 +1,17 @@
 """``tools/generate_demo_data.py``: its command line writes both datasets."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import os.path as osp
 
 from pycocotools.coco import COCO
+from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_cli(tmp_path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location(
-        'generate_demo_data', osp.join(ROOT, 'tools', 'generate_demo_data.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/generate_demo_data.py')
     tool.main(['--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
                '--image-size', '48', '64', '--num-classes', '4',
                '--noise', '0', '1', '--max-blur', '0'])

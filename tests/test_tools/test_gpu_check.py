@@ -2,7 +2,6 @@
 step passed, a machine without CUDA gets one line and exit status 2, the
 focal-loss shim of the check equals the focal loss written out, and the
 training step catches a resume whose losses differ."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -13,6 +12,7 @@ import sys
 import pytest
 import torch
 
+from tool_loader import load_tool
 from tools_testkit import REPO_ROOT, tool_env
 
 # The sections of a report, in order; the SDPA tool may not exist yet.
@@ -21,14 +21,6 @@ SECTIONS = ('Install', 'Environment',
             'Every CAT config gives every parameter a gradient',
             'One-process distributed launch (tools/dist_train.sh)',
             'Tests on cpu', 'Backbone benchmark', 'SDPA backends')
-
-
-def _load_driver():
-    path = osp.join(REPO_ROOT, 'tools', 'gpu_check.py')
-    spec = importlib.util.spec_from_file_location('mmcat_gpu_check', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _status(report: str, title: str) -> str:
@@ -128,7 +120,7 @@ def _fake_run(work_dir, losses, scales=None):
 
 
 def test_training_row_catches_a_resume_that_differs(tmp_path):
-    check = _load_driver()
+    check = load_tool('tools/gpu_check.py')
     ctx = check.Check.__new__(check.Check)
     ctx.profile = check.PROFILES['cpu']  # 4 steps, checkpoint at 2
     done = check.Result(0, '', 1.)
@@ -167,7 +159,7 @@ def test_install_uses_the_prepared_folder_and_hides_cuda(tmp_path,
                                                          monkeypatch):
     """Where the stack is missing: the wheels, then mmcv's source built with
     CUDA hidden (its CPU ops), both from the prepared folder only."""
-    check = _load_driver()
+    check = load_tool('tools/gpu_check.py')
     prepared = tmp_path / 'prepared'
     (prepared / 'wheels').mkdir(parents=True)
     (prepared / 'sdist').mkdir()

@@ -1,24 +1,16 @@
 """tools/analysis_tools/sdpa_backends.py: the command line the GPU check runs
 (here on the CPU at a small size) writes one section per CPSA head count and
 dtype, to stdout and --out; bad arguments are one-line errors."""
-import importlib.util
 import os.path as osp
 import sys
 
 import pytest
 import torch
 
-from tools_testkit import REPO_ROOT, run_tool, tail
+from tool_loader import load_tool
+from tools_testkit import run_tool, tail
 
 TOOL = osp.join('tools', 'analysis_tools', 'sdpa_backends.py')
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        '_sdpa_backends_tool', osp.join(REPO_ROOT, TOOL))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_command_line(tmp_path):
@@ -51,7 +43,7 @@ def test_command_line(tmp_path):
     (['--batch', '0'], '--batch must be >= 1'),
 ])
 def test_bad_arguments(argv, message, capsys):
-    assert _tool().main(['--device', 'cpu'] + argv) == 2
+    assert load_tool(TOOL).main(['--device', 'cpu'] + argv) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and message in err, err
 
@@ -59,5 +51,5 @@ def test_bad_arguments(argv, message, capsys):
 def test_cuda_without_a_gpu(capsys):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
-    assert _tool().main(['--device', 'cuda']) == 2
+    assert load_tool(TOOL).main(['--device', 'cuda']) == 2
     assert 'sees no CUDA device; use --device cpu' in capsys.readouterr().err

@@ -1,29 +1,19 @@
 """How ``tools/train.py`` and ``tools/test.py`` fold their command line into
 the config, for mmdet and mmseg configs (in-process, no training)."""
-import importlib.util
 import os
 import os.path as osp
 import sys
-from types import ModuleType
 
 import pytest
 from mmengine.config import Config
 
 from mmcat.engine import register_scope_modules
 from mmcat.engine.optim import amp
-from tools_testkit import REPO_ROOT
+from tool_loader import load_tool
 
 
-def _load_tool(name: str) -> ModuleType:
-    path = osp.join(REPO_ROOT, 'tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'mmcat_tools_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_tool = _load_tool('train')
-test_tool = _load_tool('test')
+train_tool = load_tool('tools/train.py')
+test_tool = load_tool('tools/test.py')
 
 
 def _train_args(monkeypatch, *argv: str):

@@ -1,11 +1,9 @@
 """What ``tools/train.py``, ``tools/test.py`` and ``tools/inspect_model.py``
 guard against: a NaN loss, a neck that does not fit the backbone, a
 checkpoint that would run code. In-process, through the tools' ``main``."""
-import importlib.util
 import os.path as osp
 import pickle
 import sys
-from types import ModuleType
 
 import pytest
 import torch
@@ -15,16 +13,8 @@ import mmcat  # noqa: F401
 from mmcat.engine import build_runner
 
 from reliability_testkit import write_det_config_with_hooks
-from tools_testkit import REPO_ROOT, make_tiny_coco, write_det_config
-
-
-def _load_tool(name: str) -> ModuleType:
-    path = osp.join(REPO_ROOT, 'tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(
-        f'mmcat_safeguards_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_loader import load_tool
+from tools_testkit import make_tiny_coco, write_det_config
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +30,7 @@ def run_main(monkeypatch):
     threads = torch.get_num_threads()
 
     def run(tool: str, *argv: str) -> None:
-        module = _load_tool(tool)
+        module = load_tool(f'tools/{tool}.py')
         monkeypatch.setattr(sys, 'argv', [f'{tool}.py', *argv])
         torch.set_num_threads(1)
         module.main()
@@ -50,7 +40,7 @@ def run_main(monkeypatch):
 
 # ------------------------------------------------------------------- NaN
 def test_default_hooks_are_added_once():
-    add = _load_tool('train').add_default_hooks
+    add = load_tool('tools/train.py').add_default_hooks
     cfg = add(Config(dict(custom_hooks=[dict(type='EMAHook')])))
     assert [h['type'] for h in cfg.custom_hooks] == [
         'EMAHook', 'InvalidLossHook', 'RNGStateHook']

@@ -11,11 +11,9 @@ The training runs go through the tool's own argument handling in-process
 (``parse_args``, ``apply_args``, then the Runner, as its ``main`` does) on
 the sample data of the config tests; one run is a real command line.
 """
-import importlib.util
 import math
 import os.path as osp
 import sys
-from types import ModuleType
 from typing import List
 
 import pytest
@@ -29,6 +27,7 @@ from mmcat.engine import build_runner, setup_runtime
 from mmcat.engine.optim import amp
 from mmcat.engine.optim.amp import AmpConfigError
 from mmcat.engine.resume import resolve_checkpoint
+from tool_loader import load_tool
 from tools_testkit import REPO_ROOT, run_tool, tail
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'test_configs'))
@@ -42,15 +41,7 @@ AMP_WRAPPER = 'AmpOptimWrapper' if ON_GPU else 'AutocastOptimWrapper'
 AMP_DTYPE = torch.float16 if ON_GPU else torch.bfloat16
 
 
-def _load_train_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        'mmcat_tools_train_amp', osp.join(REPO_ROOT, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _load_train_tool()
+TOOL = load_tool('tools/train.py')
 
 
 class AutocastProbe(Hook):

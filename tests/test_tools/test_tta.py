@@ -3,7 +3,6 @@
 and the demo FCOS through MMDetection's ``DetTTAModel``: every test image is
 seen in each augmented view, the views are merged, and the metrics come
 back. Every config that claims TTA builds its TTA model and pipeline."""
-import importlib.util
 import os.path as osp
 import sys
 
@@ -16,6 +15,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmcat.datasets  # noqa: F401  (the demo datasets)
 from mmcat.engine import build_runner, setup_runtime
+from tool_loader import load_tool
 from tools_testkit import REPO_ROOT
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'test_configs'))
@@ -27,15 +27,7 @@ from config_testkit import (all_boxes_options, config_names,  # noqa: E402
 DEMO = osp.join(REPO_ROOT, 'configs', 'demo')
 
 
-def _test_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmcat_tools_test', osp.join(REPO_ROOT, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _test_tool()
+TOOL = load_tool('tools/test.py')
 
 
 class ViewsHook(Hook):

@@ -8,7 +8,6 @@ classification bias set so that one model's boxes pass the config's score
 threshold and the other's do not, and the regression bias so that the boxes
 are tens of pixels wide.
 """
-import importlib.util
 import os
 import os.path as osp
 
@@ -16,6 +15,7 @@ import mmcv
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs', 'demo')
@@ -114,10 +114,7 @@ def test_segmentation_sheet(data, tmp_path):
 
 
 def test_demo_writes_the_sheet_from_the_last_checkpoints(data, tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'mmcat_tools_demo_sheet', osp.join(ROOT, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_tool('tools/demo.py')
     _, models = _models('det', data['det'])
     runs = demo.TASKS['det'][1]
     dirs = []
