@@ -5,18 +5,17 @@ import os.path as osp
 import re
 
 import pytest
-from tool_loader import load_tool
+from tool_loader import REPO_ROOT, load_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_demo_backbone_table_and_graph(tmp_path, capsys):
     tool = load_tool('tools/deployment/benchmark_ort.py')
     graph = str(tmp_path / 'optimised.onnx')
-    assert tool.main([osp.join(ROOT, 'configs', 'demo', 'fcos_cat_demo.py'),
+    assert tool.main([osp.join(REPO_ROOT, 'configs', 'demo',
+                               'fcos_cat_demo.py'),
                       '--backbone-only', '--shape', '64', '96', '--repeats',
                       '2', '--warmup', '0', '--threads', '1', '--graph-out',
                       graph]) == 0

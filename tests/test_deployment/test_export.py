@@ -5,13 +5,12 @@ import os.path as osp
 
 import pytest
 import torch
-from tool_loader import load_tool
+from tool_loader import REPO_ROOT, load_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(ROOT, 'configs', 'demo')
+DEMO = osp.join(REPO_ROOT, 'configs', 'demo')
 
 
 export = load_tool('tools/deployment/export.py')

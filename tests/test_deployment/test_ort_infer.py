@@ -16,13 +16,12 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from tool_loader import load_tool
+from tool_loader import REPO_ROOT, load_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(ROOT, 'configs', 'demo')
+DEMO = osp.join(REPO_ROOT, 'configs', 'demo')
 FCOS = osp.join(DEMO, 'fcos_cat_demo.py')
 SEM_FPN = osp.join(DEMO, 'sem-fpn_cat_demo.py')
 

@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import os
-import os.path as osp
 
 from pycocotools.coco import COCO
 from tool_loader import load_tool
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_cli(tmp_path, capsys) -> None:

@@ -15,10 +15,9 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from tool_loader import load_tool
+from tool_loader import REPO_ROOT, load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(ROOT, 'configs', 'demo')
+DEMO = osp.join(REPO_ROOT, 'configs', 'demo')
 
 
 def _models(task, data_root, biases=(0., -10.)):
