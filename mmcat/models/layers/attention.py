@@ -15,7 +15,8 @@ from mmengine.model import BaseModule
 
 from . import sdpa
 from .patch_partition import (channel_patch_partition, channel_patch_reverse,
-                              pad_to_multiple, patch_partition, patch_reverse)
+                              crop, pad_to_multiple, patch_partition,
+                              patch_reverse)
 
 
 def relative_position_index(patch_size: int) -> torch.Tensor:
@@ -120,7 +121,7 @@ class InnerPatchAttention(BaseModule):
         tokens = patch_partition(x, self.patch_size)          # B*nP, N*N, C
         out = patch_reverse(self.attend(tokens), self.patch_size,
                             x.shape[1:3])
-        return out[:, :h, :w]
+        return crop(out, h, w)
 
     def attend(self, tokens: torch.Tensor) -> torch.Tensor:
         """(S, N*N, C) patches -> (S, N*N, C)."""
@@ -184,7 +185,7 @@ class CrossPatchAttention(BaseModule):
         tokens = channel_patch_partition(x, self.patch_size)  # B*C, nP, N*N
         out = channel_patch_reverse(self.attend(tokens), self.patch_size,
                                     x.shape[1:3], c)
-        return out[:, :h, :w]
+        return crop(out, h, w)
 
     def attend(self, tokens: torch.Tensor) -> torch.Tensor:
         """(S, nP, N*N) channel sequences -> (S, nP, N*N)."""

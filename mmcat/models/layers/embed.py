@@ -14,7 +14,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from .patch_partition import exporting, pad_to_multiple
+from .patch_partition import exporting, pad_to_multiple, round_up
 from .space_to_depth import space_to_depth_nhwc
 
 
@@ -84,7 +84,7 @@ class PatchEmbed(BaseModule):
         p = self.patch_size
         h, w = x.shape[2:]
         if exporting() or h % p or w % p:
-            x = F.pad(x, (0, (-w) % p, 0, (-h) % p))
+            x = F.pad(x, (0, round_up(w, p) - w, 0, round_up(h, p) - h))
         x = self.proj(x).permute(0, 2, 3, 1)
         return self.norm(x) if self.norm is not None else x
 

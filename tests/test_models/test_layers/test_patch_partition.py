@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from mmcat.models.layers.patch_partition import (channel_patch_partition,
-                                                 channel_patch_reverse,
+                                                 channel_patch_reverse, crop,
                                                  pad_to_multiple,
                                                  patch_partition,
-                                                 patch_reverse)
+                                                 patch_reverse, round_up)
 
 
 def _map(b, h, w, c):
@@ -56,3 +56,40 @@ def test_channel_patch_partition_gives_gradients_back_in_place():
     x = torch.randn(2, 21, 28, 6, requires_grad=True)
     channel_patch_partition(x, 7).sum().backward()
     assert torch.equal(x.grad, torch.ones_like(x))
+
+
+class _PadPartitionCrop(torch.nn.Module):
+    """Both partitions there and back, as IPSA and CPSA do around attention."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h, w, c = x.shape
+        y = pad_to_multiple(x, self.n)
+        hw = y.shape[1:3]
+        a = patch_reverse(patch_partition(y, self.n) * 2, self.n, hw)
+        b = channel_patch_reverse(channel_patch_partition(y, self.n) + 1,
+                                  self.n, hw, c)
+        return crop(a, h, w) + crop(b, h, w)
+
+
+def test_export_forms_equal_the_plain_ones_at_every_size():
+    """Under torch.export, round_up, crop and merge_dims take their export
+    forms; the program must move every value where eager does, at sizes
+    other than the example's (maps of two or more patches per side)."""
+    n, module = 4, _PadPartitionCrop(4)
+    h = torch.export.Dim('h', min=n + 1, max=512)
+    w = torch.export.Dim('w', min=n + 1, max=512)
+    program = torch.export.export(
+        module, (_map(1, 9, 14, 3), ),
+        dynamic_shapes=({1: h, 2: w}, )).module()
+    for size in [(5, 5), (9, 14), (13, 6), (16, 16), (33, 17)]:
+        x = _map(1, *size, 3)
+        assert torch.equal(program(x), module(x)), size
+
+
+def test_round_up():
+    assert [round_up(s, 7) for s in (1, 6, 7, 8, 14, 15)] == [7, 7, 7, 14,
+                                                               14, 21]
