@@ -27,7 +27,7 @@ from typing import List, Optional, Set, Union
 from mmengine.fileio.backends import LocalBackend
 
 __all__ = [
-    'atomic_write_bytes', 'enable_atomic_local_writes',
+    'atomic_write_bytes', 'enable_atomic_local_writes', 'file_mode_for',
     'remove_stale_temporaries'
 ]
 
@@ -61,7 +61,7 @@ def _umask() -> int:
     return mask
 
 
-def _mode_for(filepath: str) -> int:
+def file_mode_for(filepath: str) -> int:
     """The permissions ``open(filepath, 'wb')`` would leave: the existing
     file's, or ``0o666`` less the umask for a new one."""
     try:
@@ -140,7 +140,7 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     if directory not in _swept_dirs:
         remove_stale_temporaries(directory)
         _swept_dirs.add(directory)
-    mode = _mode_for(filepath)
+    mode = file_mode_for(filepath)
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.',
                                suffix='.tmp', dir=directory)
     try:

@@ -26,6 +26,14 @@ of the example input is baked into the graph. ``--verify`` (on by default)
 runs the file (onnxruntime, or the exported program) against PyTorch eager at
 several sizes and fails above ``--tolerance``. The output file is written to
 a temporary name and renamed on success only.
+
+``--format torch-export`` saves a ``torch.export`` program (``.pt2``) with
+``Dim`` for H and W. Its graph is the one for stage maps of two or more
+patches per side, so it takes H and W above ``patch stride x patch size`` of
+the last stage (225 for the paper's CAT: 32 x 7 + 1; see
+:func:`program_min_size`); torch checks that bound on every call. Smaller
+images: pad them (MMDetection's preprocessor pads to a multiple of 32 anyway)
+or use the ONNX file, which takes any size.
 """
 import argparse
 import contextlib
@@ -181,15 +189,34 @@ def export_onnx(wrapped: nn.Module, example: torch.Tensor, path: str,
                           do_constant_folding=True)
 
 
+def program_min_size(model: nn.Module) -> int:
+    """The smallest H and W a ``torch.export`` program of ``model`` takes.
+
+    The program is traced for stage maps of at least two patches per side
+    (for one patch torch's shape checks would pick another graph), i.e. a
+    last-stage map above N: H > P * 2**(stages - 1) * N for every CAT."""
+    from mmcat.models import CAT
+    sizes = [1]
+    for cat in (m for m in model.modules() if isinstance(m, CAT)):
+        stride = cat.patch_embed.patch_size * 2**(cat.num_stages - 1)
+        patch = cat.stages[-1].blocks[0].cpsa.attn.patch_size
+        sizes.append(stride * patch + 1)
+    return max(sizes)
+
+
+def program_shape(min_size: int) -> Tuple[int, int]:
+    """A default example input for ``torch.export``: above ``min_size``,
+    and H != W (equal example sizes would tie the two dimensions)."""
+    return (max(256, min_size), max(320, min_size + 64))
+
+
 def export_program(wrapped: nn.Module, example: torch.Tensor, path: str,
                    min_size: int) -> None:
     """``torch.export`` with ``Dim`` for H and W, saved as a .pt2 file."""
-    import torch.fx.experimental._config as fx_config
     h = torch.export.Dim('H', min=min_size, max=8192)
     w = torch.export.Dim('W', min=min_size, max=8192)
-    with fx_config.patch(backed_size_oblivious=True):
-        program = torch.export.export(wrapped, (example,),
-                                      dynamic_shapes=({2: h, 3: w},))
+    program = torch.export.export(wrapped, (example,),
+                                  dynamic_shapes=({2: h, 3: w},))
     torch.export.save(program, path)
 
 
@@ -200,7 +227,7 @@ def run_exported(path: str, fmt: str,
         import onnxruntime as ort
         sess = _ort_session(path)
         return sess.run(None, {'img': img.numpy()})
-    program = torch.export.load(path).module()
+    program = _program(path)
     with torch.no_grad():
         outs = program(img)
     outs = outs if isinstance(outs, (tuple, list)) else (outs, )
@@ -208,6 +235,14 @@ def run_exported(path: str, fmt: str,
 
 
 _SESSIONS: Dict[str, object] = {}
+
+
+def _program(path: str):
+    """The loaded ``torch.export`` program at ``path`` (loaded once)."""
+    key = f'{path}:{os.stat(path).st_mtime_ns}'
+    if key not in _SESSIONS:
+        _SESSIONS[key] = torch.export.load(path).module()
+    return _SESSIONS[key]
 
 
 def _ort_session(path: str):
@@ -249,17 +284,32 @@ def verify(wrapped: nn.Module, path: str, fmt: str,
     return worst
 
 
+def program_verify_sizes(min_size: int) -> Tuple[Tuple[int, int], ...]:
+    """Sizes a ``torch.export`` program is checked at: the smallest it takes
+    and odd and large ones above it."""
+    m = min_size
+    sizes = ((m, m), (m + 62, 2 * m + 1), (513, 771), (800, 1344))
+    return tuple(s for s in sizes if min(s) >= m)
+
+
 def verify_inputs(shape: Tuple[int, int],
                   image: Optional[str] = None,
-                  cfg=None) -> List[Tuple[str, torch.Tensor]]:
-    """Random inputs at ``shape`` and :data:`VERIFY_SIZES`, and a real image
-    (normalised as the config's data preprocessor does) when given."""
+                  cfg=None,
+                  sizes: Sequence[Tuple[int, int]] = VERIFY_SIZES,
+                  min_size: int = 1) -> List[Tuple[str, torch.Tensor]]:
+    """Random inputs at ``shape`` and ``sizes``, and a real image (normalised
+    as the config's data preprocessor does, zero-padded on the bottom/right
+    up to ``min_size`` when smaller) when given."""
     gen = torch.Generator().manual_seed(0)
-    sizes = [tuple(shape)] + [s for s in VERIFY_SIZES if s != tuple(shape)]
+    sizes = [tuple(shape)] + [s for s in sizes if s != tuple(shape)]
     inputs = [(f'random', torch.randn(1, 3, *s, generator=gen))
               for s in sizes]
     if image:
-        inputs.insert(0, (osp.basename(image), load_image(image, cfg)))
+        img = load_image(image, cfg)
+        h, w = img.shape[2:]
+        img = torch.nn.functional.pad(
+            img, (0, max(0, min_size - w), 0, max(0, min_size - h)))
+        inputs.insert(0, (osp.basename(image), img))
     return inputs
 
 
@@ -289,8 +339,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--format', default='onnx',
                         help=f'one of {FORMATS}')
     parser.add_argument('--out', required=True, help='file to write')
-    parser.add_argument('--shape', type=int, nargs=2, default=(224, 224),
-                        metavar=('H', 'W'), help='example input size')
+    parser.add_argument('--shape', type=int, nargs=2, default=None,
+                        metavar=('H', 'W'),
+                        help='example input size (default: 224 x 224 for '
+                        'onnx, 256 x 320 for torch-export)')
     parser.add_argument('--backbone-only', action='store_true')
     parser.add_argument('--dynamic', action='store_true', default=True,
                         help='dynamic batch, H and W (the default)')
@@ -302,8 +354,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'first of the demo data when it is there)')
     parser.add_argument('--tolerance', type=float, default=1e-4)
     parser.add_argument('--opset', type=int, default=17)
-    parser.add_argument('--min-size', type=int, default=33,
-                        help='smallest H and W of a torch-export program')
+    parser.add_argument('--min-size', type=int, default=None,
+                        help='smallest H and W of a torch-export program '
+                        '(default and lowest: the model\'s, 225 for CAT)')
     return parser.parse_args(argv)
 
 
@@ -311,7 +364,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.format not in FORMATS:
         raise ExportError(f'unknown --format {args.format!r}; choose one of '
                           f'{list(FORMATS)}')
-    if min(args.shape) < 1:
+    if args.shape is not None and min(args.shape) < 1:
         raise ExportError(f'--shape must be at least 1 x 1 pixels, got '
                           f'{args.shape[0]} x {args.shape[1]}')
     if args.checkpoint and not osp.isfile(args.checkpoint):
@@ -351,6 +404,37 @@ def default_image(cfg) -> Optional[str]:
         return None
 
 
+def export_sizes(args: argparse.Namespace, model: nn.Module
+                 ) -> Tuple[Tuple[int, int], int, Tuple[Tuple[int, int], ...]]:
+    """(example shape, smallest H and W, sizes to verify at) for ``args``."""
+    if args.format == 'onnx':
+        return tuple(args.shape or (224, 224)), 1, VERIFY_SIZES
+    lowest = program_min_size(model)
+    min_size = lowest if args.min_size is None else args.min_size
+    if min_size < lowest:
+        raise ExportError(
+            f'--min-size {min_size} is below {lowest}, the smallest H and W '
+            f'a torch-export program of this model takes (every stage needs '
+            f'two patches per side); export ONNX for smaller inputs')
+    shape = tuple(args.shape or program_shape(min_size))
+    if min(shape) < min_size:
+        raise ExportError(
+            f'--shape {shape[0]} {shape[1]} is below {min_size}, the '
+            f'smallest H and W of this torch-export program; give a larger '
+            f'example size')
+    return shape, min_size, program_verify_sizes(min_size)
+
+
+def _give_mode(tmp: str, target: str) -> None:
+    """Give the temporary file (created 0600) the permissions a plain write
+    of ``target`` would have (the umask's, or the replaced file's)."""
+    from mmcat.engine.atomic_io import file_mode_for
+    try:
+        os.chmod(tmp, file_mode_for(target))
+    except OSError:  # a filesystem without chmod: keep mkstemp's mode
+        pass
+
+
 def export(args: argparse.Namespace) -> float:
     """Export as ``args`` say; the largest verified difference (0 when
     ``--no-verify``)."""
@@ -358,10 +442,12 @@ def export(args: argparse.Namespace) -> float:
     cfg, model = build_model(args.config, args.checkpoint)
     kind = model_kind(model, args.backbone_only)
     wrapped = wrap(model, kind)
-    example = torch.randn(1, 3, *args.shape)
+    shape, min_size, sizes = export_sizes(args, model)
+    example = torch.randn(1, 3, *shape)
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.export-', suffix='.tmp',
+    suffix = '.onnx' if args.format == 'onnx' else '.pt2'  # torch.load asks
+    fd, tmp = tempfile.mkstemp(prefix='.export-', suffix=f'.tmp{suffix}',
                                dir=out_dir)
     os.close(fd)
     worst = 0.
@@ -371,19 +457,17 @@ def export(args: argparse.Namespace) -> float:
             if args.format == 'onnx':
                 export_onnx(wrapped, example, tmp, names, args.opset)
             else:
-                export_program(wrapped, example, tmp, args.min_size)
+                export_program(wrapped, example, tmp, min_size)
         print(f'exported {kind} of {args.config} ({args.format}): '
               f'outputs {names}')
         if args.verify:
             image = args.verify_image or default_image(cfg)
-            inputs = verify_inputs(args.shape, image, cfg)
-            if args.format == 'torch-export':
-                inputs = [(n, x) for n, x in inputs
-                          if min(x.shape[2:]) >= args.min_size]
+            inputs = verify_inputs(shape, image, cfg, sizes, min_size)
             with torch.no_grad():
                 worst = verify(wrapped, tmp, args.format, inputs,
                                args.tolerance)
             print(f'verified: max |diff| {worst:.2e} <= {args.tolerance:g}')
+        _give_mode(tmp, args.out)
         os.replace(tmp, args.out)
     finally:
         if osp.exists(tmp):
