@@ -56,7 +56,7 @@ def test_program_matches_eager_at_every_size(tmp_path, config, extra,
                if line.startswith('verify ')]
     assert checked == [f'verify random {s}' for s in
                        [(256, 320), (129, 129), (191, 259), (513, 771),
-                        (800, 1344)]]
+                        (800, 1344)]] + ['verify random batch of 3 (256, 320)']
     program = torch.export.load(out).module()
     with pytest.raises(Exception, match='>= 129'):
         program(torch.randn(1, 3, 97, 200))

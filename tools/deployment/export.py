@@ -28,9 +28,9 @@ several sizes and fails above ``--tolerance``. The output file is written to
 a temporary name and renamed on success only.
 
 ``--format torch-export`` saves a ``torch.export`` program (``.pt2``) with
-``Dim`` for H and W. Its graph is the one for stage maps of two or more
-patches per side, so it takes H and W above ``patch stride x patch size`` of
-the last stage (225 for the paper's CAT: 32 x 7 + 1; see
+``Dim`` for the batch, H and W. Its graph is the one for stage maps of two or
+more patches per side, so it takes H and W above ``patch stride x patch
+size`` of the last stage (225 for the paper's CAT: 32 x 7 + 1; see
 :func:`program_min_size`); torch checks that bound on every call. Smaller
 images: pad them (MMDetection's preprocessor pads to a multiple of 32 anyway)
 or use the ONNX file, which takes any size.
@@ -212,11 +212,13 @@ def program_shape(min_size: int) -> Tuple[int, int]:
 
 def export_program(wrapped: nn.Module, example: torch.Tensor, path: str,
                    min_size: int) -> None:
-    """``torch.export`` with ``Dim`` for H and W, saved as a .pt2 file."""
+    """``torch.export`` with ``Dim`` for the batch, H and W, saved as a .pt2
+    file (``example`` has a batch of 2: an example batch of 1 would fix it)."""
+    b = torch.export.Dim('batch', min=1, max=1024)
     h = torch.export.Dim('H', min=min_size, max=8192)
     w = torch.export.Dim('W', min=min_size, max=8192)
     program = torch.export.export(wrapped, (example,),
-                                  dynamic_shapes=({2: h, 3: w},))
+                                  dynamic_shapes=({0: b, 2: h, 3: w},))
     torch.export.save(program, path)
 
 
@@ -304,6 +306,8 @@ def verify_inputs(shape: Tuple[int, int],
     sizes = [tuple(shape)] + [s for s in sizes if s != tuple(shape)]
     inputs = [(f'random', torch.randn(1, 3, *s, generator=gen))
               for s in sizes]
+    inputs.append(('random batch of 3',
+                   torch.randn(3, 3, *shape, generator=gen)))
     if image:
         img = load_image(image, cfg)
         h, w = img.shape[2:]
@@ -443,7 +447,7 @@ def export(args: argparse.Namespace) -> float:
     kind = model_kind(model, args.backbone_only)
     wrapped = wrap(model, kind)
     shape, min_size, sizes = export_sizes(args, model)
-    example = torch.randn(1, 3, *shape)
+    example = torch.randn(1 if args.format == 'onnx' else 2, 3, *shape)
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     suffix = '.onnx' if args.format == 'onnx' else '.pt2'  # torch.load asks

@@ -91,5 +91,5 @@ def test_export_forms_equal_the_plain_ones_at_every_size():
 
 
 def test_round_up():
-    assert [round_up(s, 7) for s in (1, 6, 7, 8, 14, 15)] == [7, 7, 7, 14,
-                                                               14, 21]
+    sizes = (1, 6, 7, 8, 14, 15)
+    assert [round_up(s, 7) for s in sizes] == [7, 7, 7, 14, 14, 21]
