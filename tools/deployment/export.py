@@ -41,7 +41,8 @@ import os
 import os.path as osp
 import sys
 import tempfile
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 import torch
@@ -239,21 +240,24 @@ def run_exported(path: str, fmt: str,
 _SESSIONS: Dict[str, object] = {}
 
 
-def _program(path: str):
-    """The loaded ``torch.export`` program at ``path`` (loaded once)."""
+def _loaded(path: str, load: Callable[[str], object]):
+    """``load(path)``, once per version of the file (verification runs the
+    same file at several sizes)."""
     key = f'{path}:{os.stat(path).st_mtime_ns}'
     if key not in _SESSIONS:
-        _SESSIONS[key] = torch.export.load(path).module()
+        _SESSIONS[key] = load(path)
     return _SESSIONS[key]
+
+
+def _program(path: str):
+    """The ``torch.export`` program at ``path``, as a module."""
+    return _loaded(path, lambda p: torch.export.load(p).module())
 
 
 def _ort_session(path: str):
     import onnxruntime as ort
-    key = f'{path}:{os.stat(path).st_mtime_ns}'
-    if key not in _SESSIONS:
-        _SESSIONS[key] = ort.InferenceSession(
-            path, providers=['CPUExecutionProvider'])
-    return _SESSIONS[key]
+    return _loaded(path, lambda p: ort.InferenceSession(
+        p, providers=['CPUExecutionProvider']))
 
 
 def verify(wrapped: nn.Module, path: str, fmt: str,

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from .attention import CrossPatchAttention, InnerPatchAttention
 from .blocks import AttentionBlock
 from .patch_partition import (channel_patch_partition, channel_patch_reverse,
-                              pad_to_multiple, patch_partition, patch_reverse)
+                              crop, pad_to_multiple, patch_partition,
+                              patch_reverse)
 
 MiB = 1024 * 1024
 
@@ -250,7 +251,7 @@ def _ipsa_band(attn: InnerPatchAttention, x: torch.Tensor,
     x = pad_to_multiple(x, attn.patch_size)
     tokens = patch_partition(x, attn.patch_size)              # S, N*N, C
     out = multi_head_attention(attn, tokens, policy, bias)
-    return patch_reverse(out, attn.patch_size, x.shape[1:3])[:, :h, :w]
+    return crop(patch_reverse(out, attn.patch_size, x.shape[1:3]), h, w)
 
 
 def cpsa_forward(attn: CrossPatchAttention, x: torch.Tensor,
@@ -279,8 +280,8 @@ def cpsa_forward(attn: CrossPatchAttention, x: torch.Tensor,
         for i in range(0, tokens.shape[0], step):
             out[i:i + step] = multi_head_attention(attn, tokens[i:i + step],
                                                    policy)
-    return channel_patch_reverse(out, attn.patch_size, x.shape[1:3],
-                                 c)[:, :h, :w]
+    return crop(channel_patch_reverse(out, attn.patch_size, x.shape[1:3], c),
+                h, w)
 
 
 def attention_block_forward(block: AttentionBlock, x: torch.Tensor,
