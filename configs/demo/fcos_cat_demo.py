@@ -23,6 +23,10 @@ model = dict(
         # learnt, not resized at every step.
         pretrain_img_size=image_size[0],
         drop_path_rate=0.,
+        # 128-px maps are small: keep each MLP's activations for backward
+        # instead of recomputing their GELU (the default saves memory at
+        # detection sizes).
+        act_with_cp=False,
         init_cfg=None),
     # stages 2-4 (out_indices=(1, 2, 3) of the FCOS CAT config)
     neck=dict(in_channels=[64, 128, 256], out_channels=64),
@@ -82,7 +86,10 @@ test_evaluator = val_evaluator
 max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 # From scratch, batch 8: AdamW 1e-3 (8 epochs: 0.233; 5e-4: 0.200).
-optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=10.))
+# fused: torch's single-kernel AdamW (CPU and CUDA) instead of a dozen
+# small operations per parameter tensor; the same update.
+optim_wrapper = dict(optimizer=dict(lr=1e-3, fused=True),
+                     clip_grad=dict(max_norm=10.))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
     # Cosine decay at every step (stepped by epoch, the lr would change 8 times).
