@@ -84,33 +84,13 @@ def ensure_data(kind: str, data_dir: str, seed: int) -> None:
     print(f'[demo] done in {time.time() - start:.0f} s: {summary}')
 
 
-def _cpus() -> int:
-    """CPUs this process may run on."""
-    if hasattr(os, 'sched_getaffinity'):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def training_threads(config: str, cpus: int) -> int:
-    """torch's intra-op threads for training ``config`` on ``cpus`` CPUs:
-    the CPUs its data-loader workers leave free, at least one. A thread that
-    shares its CPU with a loader worker waits for it at every operation of
-    the step, and the demo's batches are mostly small operations."""
-    from mmengine.config import Config
-    workers = Config.fromfile(config).train_dataloader.get('num_workers', 0)
-    return max(1, cpus - workers)
-
-
-def _child_env(config: str) -> dict:
-    """Environment of the processes that run ``config``: the user's, plus
-    what they did not set. OpenMP threads that spin while waiting make a run
-    5-10x slower as soon as anything else uses the CPU (measured here: 8-33 s
-    per step instead of 1-4 s): they wait passively. Their number leaves the
-    loader workers CPUs of their own (:func:`training_threads`)."""
+def _child_env() -> dict:
+    """Environment of the training processes. OpenMP threads that spin while
+    waiting make a run 5-10x slower as soon as anything else uses the CPU
+    (measured here: 8-33 s per step instead of 1-4 s); passive waiting costs
+    little on an idle machine."""
     env = dict(os.environ)
     env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    env.setdefault('OMP_NUM_THREADS',
-                   str(training_threads(osp.join(ROOT, config), _cpus())))
     return env
 
 
@@ -121,7 +101,7 @@ def train(config: str, work_dir: str, extra: list) -> float:
            '--work-dir', work_dir] + extra
     print(f'[demo] $ {" ".join(cmd)}', flush=True)
     start = time.time()
-    subprocess.run(cmd, cwd=ROOT, check=True, env=_child_env(config))
+    subprocess.run(cmd, cwd=ROOT, check=True, env=_child_env())
     return time.time() - start
 
 
@@ -130,15 +110,16 @@ def evaluate_untrained(config: str, work_dir: str) -> dict:
     training run), for the 'it really learnt' comparison."""
     cmd = [sys.executable, '-c', (
         'import sys; from mmengine.config import Config; import mmcat; '
-        'from mmcat.engine import build_runner; '
+        'from mmcat.engine import build_runner, cap_cpu_threads; '
         'cfg = Config.fromfile(sys.argv[1]); cfg.work_dir = sys.argv[2]; '
+        'cap_cpu_threads(cfg); '
         'runner = build_runner(cfg); runner.model.init_weights(); '
         # default=float: MMSegmentation's IoUMetric returns numpy floats.
         'import json; print("METRICS" + json.dumps(runner.test(), '
         'default=float))'),
         config, work_dir]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env=_child_env(config))
+                          env=_child_env())
     if proc.returncode:
         # Its output was captured: show why it failed.
         sys.stderr.write(proc.stderr[-5000:])

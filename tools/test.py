@@ -15,7 +15,7 @@ import argparse
 
 from mmengine.config import Config, ConfigDict
 
-from mmcat.engine import build_runner, setup_runtime
+from mmcat.engine import build_runner, cap_cpu_threads, setup_runtime
 from mmcat.engine.cli import apply_common_args, parse_tool_args, tool_parser
 
 
@@ -102,6 +102,7 @@ def main() -> None:
             raise ValueError('--out must be a .pkl or .pickle file for mmdet')
 
     setup_runtime(cfg)  # checkpoints of mmengine load, CPU-only DDP
+    cap_cpu_threads(cfg)  # CPUs: torch threads leave loader workers theirs
     runner = build_runner(cfg)
     if args.out is not None and scope == 'mmdet':
         from mmdet.evaluation import DumpDetResults

@@ -19,7 +19,7 @@ import sys
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from mmcat.engine import build_runner, setup_runtime
+from mmcat.engine import build_runner, cap_cpu_threads, setup_runtime
 from mmcat.engine.cli import apply_common_args, parse_tool_args, tool_parser
 from mmcat.engine.optim.amp import (AMP_DTYPES, AMP_WRAPPER_TYPES,
                                     AmpConfigError, amp_optim_wrapper_cfg,
@@ -123,6 +123,7 @@ def main() -> None:
     except AmpConfigError as e:
         sys.exit(f'error: {e}')
     setup_runtime(cfg)  # atomic saves, resumable checkpoints, CPU-only DDP
+    cap_cpu_threads(cfg)  # CPUs: torch threads leave loader workers theirs
     try:  # a bare --resume passes over unreadable checkpoints, with warnings
         resolve_checkpoint(cfg)
     except CheckpointError as e:
