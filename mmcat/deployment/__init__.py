@@ -1,11 +1,15 @@
-"""Running exported CAT models: an ONNX detector or segmentor in onnxruntime
-with its config's pre- and post-processing (:class:`OrtModel`).
+"""Running exported CAT models with their config's pre- and post-processing:
+an ONNX detector or segmentor in onnxruntime (:class:`OrtModel`) or a
+``torch.export`` program (:class:`ProgramModel`); :func:`load_exported`.
 
-``import mmcat`` does not import this package (it needs onnxruntime, the
-``deploy`` extra); the deployment tools import it explicitly.
+``import mmcat`` does not import this package (the ONNX runner needs
+onnxruntime, the ``deploy`` extra); the deployment tools import it
+explicitly.
 """
-from .ort_model import (DeploymentError, OrtModel, detections_from_outputs,
-                        image_metas, test_pipeline_cfg)
+from .ort_model import (PROGRAM_META, DeploymentError, OrtModel,
+                        ProgramModel, detections_from_outputs, image_metas,
+                        load_exported, test_pipeline_cfg)
 
-__all__ = ['DeploymentError', 'OrtModel', 'detections_from_outputs',
-           'image_metas', 'test_pipeline_cfg']
+__all__ = ['DeploymentError', 'OrtModel', 'PROGRAM_META', 'ProgramModel',
+           'detections_from_outputs', 'image_metas', 'load_exported',
+           'test_pipeline_cfg']

@@ -1,8 +1,10 @@
-"""An exported detector or segmentor run by onnxruntime with its config's
-pre- and post-processing: an image in, a ``DetDataSample`` or
-``SegDataSample`` out, as the PyTorch model's ``test_step`` gives them.
+"""An exported detector or segmentor run with its config's pre- and
+post-processing: an image in, a ``DetDataSample`` or ``SegDataSample`` out,
+as the PyTorch model's ``test_step`` gives them. :class:`OrtModel` runs an
+ONNX file in onnxruntime, :class:`ProgramModel` a ``torch.export`` program
+(.pt2); :func:`load_exported` picks by the file.
 
-The ONNX file is what ``tools/deployment/export.py`` writes: input ``img``
+The file is what ``tools/deployment/export.py`` writes: input ``img``
 (B, 3, H, W), normalised and padded; outputs ``cls_score_i``,
 ``bbox_pred_i`` [, ``centerness_i``] per FPN level (single-stage detectors)
 or ``seg_logits`` (B, num_classes, H, W) (segmentors).
@@ -13,6 +15,7 @@ model's own ``data_preprocessor``; post-processing is the model's own
 or ``postprocess_result`` (padding removed, resized to the image, argmax).
 The model is built from the config for these only: its weights are unused.
 """
+import json
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence, Union
@@ -27,6 +30,9 @@ from mmengine.registry import MODELS, init_default_scope
 #: Output name patterns of the exports, by what the file holds.
 _DETECTOR_GROUPS = ('cls_score', 'bbox_pred', 'centerness')
 _BACKBONE_OUTPUT = re.compile(r'feat\d+$')
+#: What export.py stores beside a torch.export program (output names and
+#: the smallest H and W it takes), in the .pt2 file's extra files.
+PROGRAM_META = 'mmcat_program.json'
 
 
 class DeploymentError(RuntimeError):
@@ -114,6 +120,10 @@ class OrtModel:
                 f'{onnx_file!r} is not an ONNX model onnxruntime can load '
                 f'({type(e).__name__}: {reason}); export one with '
                 f'tools/deployment/export.py') from e
+        self._setup(cfg)
+
+    def _setup(self, cfg: Union[str, Config]) -> None:
+        """Model, checks and pipeline from the config the file came from."""
         self.cfg = Config.fromfile(cfg) if isinstance(cfg, str) else cfg
         self.scope = self.cfg.get('default_scope', 'mmdet')
         init_default_scope(self.scope)
@@ -122,21 +132,25 @@ class OrtModel:
         self.pipeline = Compose(test_pipeline_cfg(self.cfg))
 
     @property
+    def input_names(self) -> List[str]:
+        return [i.name for i in self.session.get_inputs()]
+
+    @property
     def output_names(self) -> List[str]:
         return [o.name for o in self.session.get_outputs()]
 
     def _check_outputs(self) -> str:
         """'detector' or 'segmentor': what the file and the config both
         are; raise when they disagree."""
-        inputs = [i.name for i in self.session.get_inputs()]
+        inputs = self.input_names
         names = self.output_names
         if inputs != ['img']:
             raise DeploymentError(
-                f'the ONNX model takes {inputs}, not one input "img": it was '
-                f'not written by tools/deployment/export.py')
+                f'the exported model takes {inputs}, not one input "img": it '
+                f'was not written by tools/deployment/export.py')
         if names and all(_BACKBONE_OUTPUT.match(n) for n in names):
             raise DeploymentError(
-                f'the ONNX model holds a backbone only (outputs {names}); '
+                f'the exported model holds a backbone only (outputs {names}); '
                 f'export the whole detector or segmentor (without '
                 f'--backbone-only)')
         file_kind = 'segmentor' if names == ['seg_logits'] else (
@@ -144,7 +158,7 @@ class OrtModel:
             else None)
         if file_kind is None:
             raise DeploymentError(
-                f'ONNX outputs {names} are neither a single-stage '
+                f'outputs {names} are neither a single-stage '
                 f'detector\'s (cls_score_i, bbox_pred_i, ...) nor a '
                 f'segmentor\'s (seg_logits)')
         model = self.model
@@ -154,7 +168,7 @@ class OrtModel:
                        type(model).__name__)
         if file_kind != config_kind:
             raise DeploymentError(
-                f'the ONNX model is a {file_kind} (outputs '
+                f'the exported model is a {file_kind} (outputs '
                 f'{names[:3]}{"..." if len(names) > 3 else ""}) but the '
                 f'config builds {type(model).__name__} (a {config_kind}): '
                 f'pass the config the file was exported from')
@@ -165,7 +179,7 @@ class OrtModel:
                         for i in range(levels)]
             if groups < 2 or names != expected:
                 raise DeploymentError(
-                    f'ONNX outputs {names} do not match the config\'s '
+                    f'outputs {names} do not match the config\'s '
                     f'{type(model.bbox_head).__name__} with {levels} levels '
                     f'(expected {expected[:levels + 1]}...)')
         return file_kind
@@ -181,9 +195,9 @@ class OrtModel:
             want = head.cls_out_channels * head.num_base_priors
         if got != want:
             raise DeploymentError(
-                f'the ONNX model gives {got} class channels, the config\'s '
-                f'model {want}: the file was exported from another config '
-                f'(number of classes)')
+                f'the exported model gives {got} class channels, the '
+                f'config\'s model {want}: the file was exported from another '
+                f'config (number of classes)')
 
     def preprocess(self, image: Union[str, np.ndarray]) -> Dict:
         """One image (a path, or a BGR array (H, W, 3)) through the test
@@ -204,11 +218,14 @@ class OrtModel:
                      data_samples=[packed['data_samples']]), False)
 
     def forward(self, inputs: torch.Tensor) -> List[np.ndarray]:
-        """The session on a preprocessed batch (B, 3, H, W)."""
-        outputs = self.session.run(
-            None, {'img': inputs.detach().cpu().float().numpy()})
+        """The exported model on a preprocessed batch (B, 3, H, W)."""
+        outputs = self.run(inputs.detach().cpu().float())
         self._check_channels(outputs)
         return outputs
+
+    def run(self, img: torch.Tensor) -> List[np.ndarray]:
+        """The session's outputs for ``img`` (B, 3, H, W)."""
+        return self.session.run(None, {'img': img.numpy()})
 
     def postprocess(self, outputs: Sequence[np.ndarray],
                     data_samples: list) -> list:
@@ -228,3 +245,67 @@ class OrtModel:
         batch = self.preprocess(image)
         outputs = self.forward(batch['inputs'])
         return self.postprocess(outputs, batch['data_samples'])[0]
+
+
+class ProgramModel(OrtModel):
+    """An exported detector or segmentor as a ``torch.export`` program.
+
+    Args:
+        program_file: the .pt2 file ``tools/deployment/export.py
+            --format torch-export`` wrote.
+        cfg: the config it was exported from.
+    """
+
+    def __init__(self, program_file: str, cfg: Union[str, Config]) -> None:
+        if not osp.isfile(program_file):
+            raise DeploymentError(f'program file {program_file!r} not found')
+        extra = {PROGRAM_META: ''}
+        try:
+            program = torch.export.load(program_file, extra_files=extra)
+        except Exception as e:  # noqa: BLE001 - named in the message
+            reason = str(e).strip().splitlines()[0][:300] if str(e) else ''
+            raise DeploymentError(
+                f'{program_file!r} is not a torch.export program this torch '
+                f'can load ({type(e).__name__}: {reason}); export one with '
+                f'tools/deployment/export.py --format torch-export') from e
+        meta = json.loads(extra[PROGRAM_META] or '{}')
+        if 'outputs' not in meta or 'min_size' not in meta:
+            raise DeploymentError(
+                f'{program_file!r} has no output names: it was not written '
+                f'by tools/deployment/export.py (or by an older version); '
+                f'export it again')
+        self._outputs: List[str] = list(meta['outputs'])
+        self.min_size: int = int(meta['min_size'])
+        self.program = program.module()
+        self._setup(cfg)
+
+    @property
+    def input_names(self) -> List[str]:
+        return ['img']
+
+    @property
+    def output_names(self) -> List[str]:
+        return list(self._outputs)
+
+    def run(self, img: torch.Tensor) -> List[np.ndarray]:
+        """The program's outputs for ``img`` (B, 3, H, W), H and W at least
+        :attr:`min_size`."""
+        h, w = img.shape[-2:]
+        if min(h, w) < self.min_size:
+            raise DeploymentError(
+                f'the preprocessed image is {h}x{w}, below {self.min_size}, '
+                f'the smallest H and W this torch.export program takes; use '
+                f'the ONNX export for it, or a test pipeline that resizes to '
+                f'at least {self.min_size}')
+        with torch.no_grad():
+            outs = self.program(img)
+        outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+        return [o.numpy() for o in outs]
+
+
+def load_exported(path: str, cfg: Union[str, Config]) -> OrtModel:
+    """The exported model at ``path``: a torch.export program for a .pt2
+    file, else an ONNX file in onnxruntime."""
+    if path.endswith('.pt2'):
+        return ProgramModel(path, cfg)
+    return OrtModel(path, cfg)

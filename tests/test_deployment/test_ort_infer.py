@@ -1,13 +1,7 @@
 """tools/deployment/ort_infer.py and mmcat.deployment.OrtModel: an exported
 demo FCOS / Semantic FPN in onnxruntime gives PyTorch's boxes, scores and
 labels / label map on the demo's validation images, draws them, and refuses
-bad input.
-
-The FCOS weights are the config's initial ones with a classification layer
-that spreads the class probabilities around 0.5, so that many boxes pass the
-config's score threshold and the comparison is not vacuous; its test_cfg
-keeps every candidate (no top-k cut, where two nearly equal scores could
-trade places).
+bad input (the models: ``deploy_testkit.saved_model``).
 """
 import json
 import os.path as osp
@@ -16,41 +10,15 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from tool_loader import REPO_ROOT, load_tool
+from deploy_testkit import (FCOS, SEM_FPN, match_detections, saved_model,
+                            val_images)
+from tool_loader import load_tool
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
 
-DEMO = osp.join(REPO_ROOT, 'configs', 'demo')
-FCOS = osp.join(DEMO, 'fcos_cat_demo.py')
-SEM_FPN = osp.join(DEMO, 'sem-fpn_cat_demo.py')
-
-
 export = load_tool('tools/deployment/export.py')
 ort_infer = load_tool('tools/deployment/ort_infer.py')
-
-
-def _model(config, data_root, ckpt):
-    """The config's model (data under ``data_root``), saved to ``ckpt``."""
-    from mmengine.config import Config
-
-    from mmcat.visualization import load_model
-    cfg = Config.fromfile(config)
-    if 'bbox_head' in cfg.model:
-        cfg.model.test_cfg.update(nms_pre=100000, max_per_img=100000)
-    cfg, model = load_model(cfg)
-    for loader in ('test_dataloader', 'val_dataloader'):
-        cfg[loader].dataset.data_root = data_root
-    torch.manual_seed(0)
-    model.init_weights()
-    if 'bbox_head' in cfg.model:
-        torch.nn.init.normal_(model.bbox_head.conv_cls.weight, std=0.05)
-        torch.nn.init.constant_(model.bbox_head.conv_cls.bias, 0.)
-        # boxes 2 strides from their centres (at init they are ~0 px)
-        torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 2.)
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
-    model.cfg = cfg
-    return cfg, model.eval()
 
 
 @pytest.fixture(scope='module')
@@ -66,35 +34,12 @@ def demo(tmp_path_factory):
     for key, config, data_root in (('det', FCOS, coco['root']),
                                    ('seg', SEM_FPN, ade['root'])):
         ckpt = str(root / f'{key}.pth')
-        out[key] = _model(config, data_root, ckpt)
+        out[key] = saved_model(config, data_root, ckpt)
         onnx_file = str(root / f'{key}.onnx')
         export.export(export.parse_args([config, ckpt, '--out', onnx_file,
                                          '--no-verify']))
         out[f'{key}_onnx'] = onnx_file
     return out
-
-
-def _images(folder):
-    import os
-    return [osp.join(folder, f) for f in sorted(os.listdir(folder))]
-
-
-def _match(ref, got, thr):
-    """Detections at score >= ``thr`` of both, matched one to one (same
-    label, scores within 1e-4, boxes within 1e-3 pixels); their number."""
-    keep_r, keep_g = ref.scores >= thr, got.scores >= thr
-    r_boxes, g_boxes = ref.bboxes[keep_r], got.bboxes[keep_g]
-    r_scores, g_scores = ref.scores[keep_r], got.scores[keep_g]
-    r_labels, g_labels = ref.labels[keep_r], got.labels[keep_g]
-    assert len(r_scores) == len(g_scores)
-    free = torch.ones(len(g_scores), dtype=torch.bool)
-    for box, score, label in zip(r_boxes, r_scores, r_labels):
-        close = (free & (g_labels == label)
-                 & ((g_scores - score).abs() < 1e-4)
-                 & ((g_boxes - box).abs().amax(1) < 1e-3))
-        assert close.any(), f'no ONNX box for {label} {score} {box}'
-        free[torch.nonzero(close)[0, 0]] = False
-    return len(r_scores)
 
 
 def test_fcos_boxes_equal_pytorch(demo):
@@ -105,11 +50,11 @@ def test_fcos_boxes_equal_pytorch(demo):
     ort_model = OrtModel(demo['det_onnx'], cfg)
     thr = cfg.infer_score_thr
     compared = 0
-    for image in _images(demo['det_dir']):
+    for image in val_images(demo['det_dir']):
         ref = inference_detector(model, image).pred_instances
         got = ort_model.predict(image)
         assert got.ori_shape == mmcv.imread(image).shape[:2]
-        compared += _match(ref, got.pred_instances, thr)
+        compared += match_detections(ref, got.pred_instances, thr)
     print(f"{compared} detections compared")
     assert compared >= 10  # boxes above the threshold were compared
 
@@ -120,7 +65,7 @@ def test_semantic_fpn_label_map_equals_pytorch(demo):
     from mmcat.deployment import OrtModel
     cfg, model = demo['seg']
     ort_model = OrtModel(demo['seg_onnx'], cfg)
-    for image in _images(demo['seg_dir']):
+    for image in val_images(demo['seg_dir']):
         ref = inference_model(model, image)
         got = ort_model.predict(image)
         labels = got.pred_sem_seg.data
@@ -135,7 +80,7 @@ def test_semantic_fpn_label_map_equals_pytorch(demo):
 def test_tool_draws_and_writes_the_detections(demo, tmp_path):
     from mmcat.datasets.classes import shape_classes
     cfg, _ = demo['det']
-    image = _images(demo['det_dir'])[0]
+    image = val_images(demo['det_dir'])[0]
     vis, preds = str(tmp_path / 'vis.png'), str(tmp_path / 'p.json')
     assert ort_infer.main([demo['det_onnx'], image, '--config', FCOS,
                            '--out', vis, '--json', preds]) == 0
@@ -158,7 +103,7 @@ def test_tool_draws_and_writes_the_detections(demo, tmp_path):
 
 
 def test_tool_draws_a_label_map(demo, tmp_path):
-    image = _images(demo['seg_dir'])[0]
+    image = val_images(demo['seg_dir'])[0]
     vis, preds = str(tmp_path / 'vis.png'), str(tmp_path / 'p.json')
     assert ort_infer.main([demo['seg_onnx'], image, '--config', SEM_FPN,
                            '--out', vis, '--json', preds]) == 0
@@ -177,7 +122,7 @@ def test_tool_draws_a_label_map(demo, tmp_path):
 def test_bad_input_exits_2_and_says_why(demo, tmp_path, capsys, case,
                                         message):
     onnx_file, config = demo['seg_onnx'], SEM_FPN
-    image = _images(demo['det_dir'])[0]
+    image = val_images(demo['det_dir'])[0]
     if case == 'not_onnx':
         onnx_file = str(tmp_path / 'x.onnx')
         with open(onnx_file, 'w') as f:

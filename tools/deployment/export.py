@@ -33,10 +33,13 @@ more patches per side, so it takes H and W above ``patch stride x patch
 size`` of the last stage (225 for the paper's CAT: 32 x 7 + 1; see
 :func:`program_min_size`); torch checks that bound on every call. Smaller
 images: pad them (MMDetection's preprocessor pads to a multiple of 32 anyway)
-or use the ONNX file, which takes any size.
+or use the ONNX file, which takes any size. The output names and that bound
+are stored in the file (``mmcat.deployment.PROGRAM_META``), for
+``tools/deployment/ort_infer.py``, which runs either format on an image.
 """
 import argparse
 import contextlib
+import json
 import os
 import os.path as osp
 import sys
@@ -212,22 +215,24 @@ def program_shape(min_size: int) -> Tuple[int, int]:
 
 
 def export_program(wrapped: nn.Module, example: torch.Tensor, path: str,
-                   min_size: int) -> None:
+                   min_size: int, names: List[str]) -> None:
     """``torch.export`` with ``Dim`` for the batch, H and W, saved as a .pt2
-    file (``example`` has a batch of 2: an example batch of 1 would fix it)."""
+    file (``example`` has a batch of 2: an example batch of 1 would fix it)
+    with the output names and ``min_size`` beside it, for the runners."""
+    from mmcat.deployment import PROGRAM_META
     b = torch.export.Dim('batch', min=1, max=1024)
     h = torch.export.Dim('H', min=min_size, max=8192)
     w = torch.export.Dim('W', min=min_size, max=8192)
     program = torch.export.export(wrapped, (example,),
                                   dynamic_shapes=({0: b, 2: h, 3: w},))
-    torch.export.save(program, path)
+    meta = json.dumps(dict(outputs=names, min_size=min_size))
+    torch.export.save(program, path, extra_files={PROGRAM_META: meta})
 
 
 def run_exported(path: str, fmt: str,
                  img: torch.Tensor) -> List[np.ndarray]:
     """Run an exported file on ``img``; its outputs as numpy arrays."""
     if fmt == 'onnx':
-        import onnxruntime as ort
         sess = _ort_session(path)
         return sess.run(None, {'img': img.numpy()})
     program = _program(path)
@@ -308,7 +313,7 @@ def verify_inputs(shape: Tuple[int, int],
     up to ``min_size`` when smaller) when given."""
     gen = torch.Generator().manual_seed(0)
     sizes = [tuple(shape)] + [s for s in sizes if s != tuple(shape)]
-    inputs = [(f'random', torch.randn(1, 3, *s, generator=gen))
+    inputs = [('random', torch.randn(1, 3, *s, generator=gen))
               for s in sizes]
     inputs.append(('random batch of 3',
                    torch.randn(3, 3, *shape, generator=gen)))
@@ -359,7 +364,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--no-verify', dest='verify', action='store_false')
     parser.add_argument('--verify-image', default=None,
                         help='a real image to verify on (default: the '
-                        'first of the demo data when it is there)')
+                        'first of the demo data when it is there; \'\': '
+                        'random inputs only)')
     parser.add_argument('--tolerance', type=float, default=1e-4)
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument('--min-size', type=int, default=None,
@@ -465,11 +471,12 @@ def export(args: argparse.Namespace) -> float:
             if args.format == 'onnx':
                 export_onnx(wrapped, example, tmp, names, args.opset)
             else:
-                export_program(wrapped, example, tmp, min_size)
+                export_program(wrapped, example, tmp, min_size, names)
         print(f'exported {kind} of {args.config} ({args.format}): '
               f'outputs {names}')
         if args.verify:
-            image = args.verify_image or default_image(cfg)
+            image = (default_image(cfg) if args.verify_image is None
+                     else args.verify_image or None)
             inputs = verify_inputs(shape, image, cfg, sizes, min_size)
             with torch.no_grad():
                 worst = verify(wrapped, tmp, args.format, inputs,

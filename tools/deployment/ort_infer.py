@@ -1,17 +1,20 @@
-"""Run an exported detector or segmentor in onnxruntime on one image and draw
-its predictions.
+"""Run an exported detector or segmentor on one image and draw its
+predictions: an ONNX file in onnxruntime, or a ``torch.export`` program.
 
     python tools/deployment/ort_infer.py MODEL.onnx IMAGE --config CONFIG \\
         --out vis.png [--score-thr T] [--json preds.json]
+    python tools/deployment/ort_infer.py MODEL.pt2 IMAGE --config CONFIG \\
+        --out vis.png
 
 The image goes through the config's test pipeline and data preprocessor
-(resize, normalise, pad), the session, and the model's own post-processing
-(:class:`mmcat.deployment.OrtModel`): boxes in pixels of the image, or a
-label map at its size. The picture is drawn by the config's visualizer
-(MMDetection's DetLocalVisualizer, MMSegmentation's SegLocalVisualizer).
-Detections are drawn from ``--score-thr`` on (default: the config's
-``infer_score_thr``, else 0.3). Bad input (a file that is not ONNX, a config
-that does not fit it, a missing image) exits with code 2 and says why.
+(resize, normalise, pad), the exported model, and the model's own
+post-processing (:func:`mmcat.deployment.load_exported`): boxes in pixels of
+the image, or a label map at its size. The picture is drawn by the config's
+visualizer (MMDetection's DetLocalVisualizer, MMSegmentation's
+SegLocalVisualizer). Detections are drawn from ``--score-thr`` on (default:
+the config's ``infer_score_thr``, else 0.3). Bad input (a file that is not
+an export, a config that does not fit it, a missing image, an image below a
+program's smallest size) exits with code 2 and says why.
 """
 import argparse
 import json
@@ -28,7 +31,8 @@ FALLBACK_SCORE_THR = 0.3
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('onnx', help='file written by export.py')
+    parser.add_argument('exported', help='file written by export.py: '
+                        '.onnx, or .pt2 (--format torch-export)')
     parser.add_argument('image')
     parser.add_argument('--config', required=True,
                         help='the config the file was exported from')
@@ -70,14 +74,14 @@ def run(args: argparse.Namespace) -> Dict:
     import mmcv
     from mmengine.config import Config
 
-    from mmcat.deployment import DeploymentError, OrtModel
+    from mmcat.deployment import DeploymentError, load_exported
     from mmcat.visualization import config_visualizer
     for what, path in (('config', args.config), ('image', args.image),
-                       ('ONNX file', args.onnx)):
+                       ('exported file', args.exported)):
         if not osp.isfile(path):
             raise DeploymentError(f'{what} {path!r} not found')
     cfg = Config.fromfile(args.config)
-    model = OrtModel(args.onnx, cfg)
+    model = load_exported(args.exported, cfg)
     sample = model.predict(args.image)
     thr = args.score_thr
     if thr is None:
