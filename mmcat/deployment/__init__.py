@@ -8,8 +8,8 @@ explicitly.
 """
 from .ort_model import (PROGRAM_META, DeploymentError, OrtModel,
                         ProgramModel, detections_from_outputs, image_metas,
-                        load_exported, test_pipeline_cfg)
+                        load_exported, run_program, test_pipeline_cfg)
 
 __all__ = ['DeploymentError', 'OrtModel', 'PROGRAM_META', 'ProgramModel',
            'detections_from_outputs', 'image_metas', 'load_exported',
-           'test_pipeline_cfg']
+           'run_program', 'test_pipeline_cfg']

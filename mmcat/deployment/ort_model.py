@@ -39,6 +39,25 @@ class DeploymentError(RuntimeError):
     """An ONNX file, config or image that cannot be run as asked."""
 
 
+def _unloadable(path: str, what: str, error: Exception,
+                how: str) -> DeploymentError:
+    """The error for a file that is not ``what`` can load, with the loader's
+    first line of reason and the command (``how``) that writes one."""
+    reason = str(error).strip().splitlines()[0][:300] if str(error) else ''
+    return DeploymentError(
+        f'{path!r} is not {what} can load ({type(error).__name__}: '
+        f'{reason}); export one with {how}')
+
+
+def run_program(program: nn.Module, img: torch.Tensor) -> List[np.ndarray]:
+    """A loaded ``torch.export`` program's outputs for ``img``, as numpy
+    arrays in the program's order."""
+    with torch.no_grad():
+        outs = program(img)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+    return [o.numpy() for o in outs]
+
+
 def detections_from_outputs(detector: nn.Module, outputs: Sequence,
                             batch_img_metas: Sequence[dict],
                             rescale: bool = True) -> list:
@@ -115,11 +134,8 @@ class OrtModel:
             self.session = ort.InferenceSession(
                 onnx_file, sess_options, providers=list(providers))
         except Exception as e:  # noqa: BLE001 - named in the message
-            reason = str(e).strip().splitlines()[0][:300] if str(e) else ''
-            raise DeploymentError(
-                f'{onnx_file!r} is not an ONNX model onnxruntime can load '
-                f'({type(e).__name__}: {reason}); export one with '
-                f'tools/deployment/export.py') from e
+            raise _unloadable(onnx_file, 'an ONNX model onnxruntime', e,
+                              'tools/deployment/export.py') from e
         self._setup(cfg)
 
     def _setup(self, cfg: Union[str, Config]) -> None:
@@ -263,11 +279,9 @@ class ProgramModel(OrtModel):
         try:
             program = torch.export.load(program_file, extra_files=extra)
         except Exception as e:  # noqa: BLE001 - named in the message
-            reason = str(e).strip().splitlines()[0][:300] if str(e) else ''
-            raise DeploymentError(
-                f'{program_file!r} is not a torch.export program this torch '
-                f'can load ({type(e).__name__}: {reason}); export one with '
-                f'tools/deployment/export.py --format torch-export') from e
+            raise _unloadable(
+                program_file, 'a torch.export program this torch', e,
+                'tools/deployment/export.py --format torch-export') from e
         meta = json.loads(extra[PROGRAM_META] or '{}')
         if 'outputs' not in meta or 'min_size' not in meta:
             raise DeploymentError(
@@ -297,10 +311,7 @@ class ProgramModel(OrtModel):
                 f'the smallest H and W this torch.export program takes; use '
                 f'the ONNX export for it, or a test pipeline that resizes to '
                 f'at least {self.min_size}')
-        with torch.no_grad():
-            outs = self.program(img)
-        outs = outs if isinstance(outs, (tuple, list)) else (outs, )
-        return [o.numpy() for o in outs]
+        return run_program(self.program, img)
 
 
 def load_exported(path: str, cfg: Union[str, Config]) -> OrtModel:

@@ -2,7 +2,7 @@
 many detections, their images, and a one-to-one match of detections."""
 import os
 import os.path as osp
-from typing import List, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from tool_loader import REPO_ROOT
@@ -76,3 +76,53 @@ def resized_test_pipeline(cfg, size: Union[int, tuple]):
     cfg.val_dataloader.dataset.pipeline = pipeline
     cfg.test_pipeline = pipeline
     return cfg
+
+
+def demo_data(root) -> Tuple[dict, list]:
+    """Demo data under ``root``/data: 3 detection and 2 segmentation
+    validation images. Returns their folders (``det_dir``, ``seg_dir``) and
+    the (key, config, data root) of the two demo models."""
+    from mmcat.datasets.synthetic import write_ade, write_coco
+    coco = write_coco(str(root / 'data'), seed=0, num_train=1, num_val=3)
+    ade = write_ade(str(root / 'data'), seed=0, num_train=1, num_val=2)
+    dirs = dict(det_dir=osp.join(coco['root'], 'val2017'),
+                seg_dir=osp.join(ade['root'], 'images', 'validation'))
+    return dirs, [('det', FCOS, coco['root']), ('seg', SEM_FPN, ade['root'])]
+
+
+def boxes_equal_pytorch(runner, model, folder: str, thr: float,
+                        img_shape: Optional[tuple] = None) -> int:
+    """Checks, on every image of ``folder``, that the exported detector
+    (``runner``) gives ``mmdet.apis.inference_detector``'s detections at
+    ``thr`` (:func:`match_detections`), at the image's size (and network
+    input ``img_shape`` when given); the number compared."""
+    import mmcv
+    from mmdet.apis import inference_detector
+    compared = 0
+    for image in val_images(folder):
+        ref = inference_detector(model, image)
+        got = runner.predict(image)
+        if img_shape is not None:
+            assert got.img_shape == ref.img_shape == img_shape
+        assert got.ori_shape == mmcv.imread(image).shape[:2]
+        compared += match_detections(ref.pred_instances, got.pred_instances,
+                                     thr)
+    return compared
+
+
+def assert_label_maps_equal_pytorch(runner, model, folder: str) -> None:
+    """On every image of ``folder``: the exported segmentor's label map
+    equals ``mmseg.apis.inference_model``'s pixel for pixel (more than one
+    class) and its logits within 1e-4."""
+    import mmcv
+    from mmseg.apis import inference_model
+    for image in val_images(folder):
+        ref = inference_model(model, image)
+        got = runner.predict(image)
+        labels = got.pred_sem_seg.data
+        assert labels.shape[1:] == mmcv.imread(image).shape[:2]
+        assert torch.equal(labels, ref.pred_sem_seg.data)
+        assert len(labels.unique()) > 1
+        torch.testing.assert_close(got.seg_logits.data,
+                                   ref.seg_logits.data, rtol=1e-4,
+                                   atol=1e-4)

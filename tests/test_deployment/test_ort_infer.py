@@ -9,8 +9,8 @@ import os.path as osp
 import mmcv
 import numpy as np
 import pytest
-import torch
-from deploy_testkit import (FCOS, SEM_FPN, match_detections, saved_model,
+from deploy_testkit import (FCOS, SEM_FPN, assert_label_maps_equal_pytorch,
+                            boxes_equal_pytorch, demo_data, saved_model,
                             val_images)
 from tool_loader import load_tool
 
@@ -25,14 +25,9 @@ ort_infer = load_tool('tools/deployment/ort_infer.py')
 def demo(tmp_path_factory):
     """Demo data (3 detection, 2 segmentation validation images), the two
     models, and their ONNX exports."""
-    from mmcat.datasets.synthetic import write_ade, write_coco
     root = tmp_path_factory.mktemp('ort')
-    coco = write_coco(str(root / 'data'), seed=0, num_train=1, num_val=3)
-    ade = write_ade(str(root / 'data'), seed=0, num_train=1, num_val=2)
-    out = dict(det_dir=osp.join(coco['root'], 'val2017'),
-               seg_dir=osp.join(ade['root'], 'images', 'validation'))
-    for key, config, data_root in (('det', FCOS, coco['root']),
-                                   ('seg', SEM_FPN, ade['root'])):
+    out, models = demo_data(root)
+    for key, config, data_root in models:
         ckpt = str(root / f'{key}.pth')
         out[key] = saved_model(config, data_root, ckpt)
         onnx_file = str(root / f'{key}.onnx')
@@ -43,38 +38,19 @@ def demo(tmp_path_factory):
 
 
 def test_fcos_boxes_equal_pytorch(demo):
-    from mmdet.apis import inference_detector
-
     from mmcat.deployment import OrtModel
     cfg, model = demo['det']
-    ort_model = OrtModel(demo['det_onnx'], cfg)
-    thr = cfg.infer_score_thr
-    compared = 0
-    for image in val_images(demo['det_dir']):
-        ref = inference_detector(model, image).pred_instances
-        got = ort_model.predict(image)
-        assert got.ori_shape == mmcv.imread(image).shape[:2]
-        compared += match_detections(ref, got.pred_instances, thr)
+    compared = boxes_equal_pytorch(OrtModel(demo['det_onnx'], cfg), model,
+                                   demo['det_dir'], cfg.infer_score_thr)
     print(f"{compared} detections compared")
     assert compared >= 10  # boxes above the threshold were compared
 
 
 def test_semantic_fpn_label_map_equals_pytorch(demo):
-    from mmseg.apis import inference_model
-
     from mmcat.deployment import OrtModel
     cfg, model = demo['seg']
-    ort_model = OrtModel(demo['seg_onnx'], cfg)
-    for image in val_images(demo['seg_dir']):
-        ref = inference_model(model, image)
-        got = ort_model.predict(image)
-        labels = got.pred_sem_seg.data
-        assert labels.shape[1:] == mmcv.imread(image).shape[:2]
-        assert torch.equal(labels, ref.pred_sem_seg.data)
-        assert len(labels.unique()) > 1
-        torch.testing.assert_close(got.seg_logits.data,
-                                   ref.seg_logits.data, rtol=1e-4,
-                                   atol=1e-4)
+    assert_label_maps_equal_pytorch(OrtModel(demo['seg_onnx'], cfg), model,
+                                    demo['seg_dir'])
 
 
 def test_tool_draws_and_writes_the_detections(demo, tmp_path):

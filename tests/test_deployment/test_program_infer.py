@@ -10,7 +10,8 @@ import os.path as osp
 import mmcv
 import pytest
 import torch
-from deploy_testkit import (FCOS, SEM_FPN, match_detections,
+from deploy_testkit import (FCOS, assert_label_maps_equal_pytorch,
+                            boxes_equal_pytorch, demo_data,
                             resized_test_pipeline, saved_model, val_images)
 from tool_loader import load_tool
 
@@ -26,15 +27,9 @@ def demo(tmp_path_factory):
     models with a test pipeline resizing to SIZE, their configs written to
     files, and their torch.export programs."""
     from mmengine.config import Config
-
-    from mmcat.datasets.synthetic import write_ade, write_coco
     root = tmp_path_factory.mktemp('program')
-    coco = write_coco(str(root / 'data'), seed=0, num_train=1, num_val=3)
-    ade = write_ade(str(root / 'data'), seed=0, num_train=1, num_val=2)
-    out = dict(det_dir=osp.join(coco['root'], 'val2017'),
-               seg_dir=osp.join(ade['root'], 'images', 'validation'))
-    for key, config, data_root in (('det', FCOS, coco['root']),
-                                   ('seg', SEM_FPN, ade['root'])):
+    out, models = demo_data(root)
+    for key, config, data_root in models:
         ckpt = str(root / f'{key}.pth')
         cfg = resized_test_pipeline(Config.fromfile(config), SIZE)
         out[key] = saved_model(cfg, data_root, ckpt)
@@ -49,41 +44,22 @@ def demo(tmp_path_factory):
 
 
 def test_fcos_program_boxes_equal_pytorch(demo):
-    from mmdet.apis import inference_detector
-
     from mmcat.deployment import ProgramModel, load_exported
     cfg, model = demo['det']
     runner = load_exported(demo['det_program'], cfg)
     assert isinstance(runner, ProgramModel) and runner.min_size == 129
     assert runner.kind == 'detector'
-    compared = 0
-    for image in val_images(demo['det_dir']):
-        ref = inference_detector(model, image)
-        got = runner.predict(image)
-        assert got.img_shape == ref.img_shape == (SIZE, SIZE)
-        assert got.ori_shape == mmcv.imread(image).shape[:2]
-        compared += match_detections(ref.pred_instances, got.pred_instances,
-                                     cfg.infer_score_thr)
+    compared = boxes_equal_pytorch(runner, model, demo['det_dir'],
+                                   cfg.infer_score_thr, (SIZE, SIZE))
     assert compared >= 10  # boxes above the threshold were compared
 
 
 def test_semantic_fpn_program_label_map_equals_pytorch(demo):
-    from mmseg.apis import inference_model
-
     from mmcat.deployment import load_exported
     cfg, model = demo['seg']
     runner = load_exported(demo['seg_program'], cfg)
     assert runner.kind == 'segmentor'
-    for image in val_images(demo['seg_dir']):
-        ref = inference_model(model, image)
-        got = runner.predict(image)
-        labels = got.pred_sem_seg.data
-        assert labels.shape[1:] == mmcv.imread(image).shape[:2]
-        assert torch.equal(labels, ref.pred_sem_seg.data)
-        assert len(labels.unique()) > 1
-        torch.testing.assert_close(got.seg_logits.data,
-                                   ref.seg_logits.data, rtol=1e-4,
-                                   atol=1e-4)
+    assert_label_maps_equal_pytorch(runner, model, demo['seg_dir'])
 
 
 def test_tool_runs_a_program(demo, tmp_path):

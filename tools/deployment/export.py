@@ -235,11 +235,8 @@ def run_exported(path: str, fmt: str,
     if fmt == 'onnx':
         sess = _ort_session(path)
         return sess.run(None, {'img': img.numpy()})
-    program = _program(path)
-    with torch.no_grad():
-        outs = program(img)
-    outs = outs if isinstance(outs, (tuple, list)) else (outs, )
-    return [o.numpy() for o in outs]
+    from mmcat.deployment import run_program
+    return run_program(_program(path), img)
 
 
 _SESSIONS: Dict[str, object] = {}
