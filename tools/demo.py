@@ -112,7 +112,7 @@ def evaluate_untrained(config: str, work_dir: str) -> dict:
         'import sys; from mmengine.config import Config; import mmcat; '
         'from mmcat.engine import build_runner, cap_cpu_threads; '
         'cfg = Config.fromfile(sys.argv[1]); cfg.work_dir = sys.argv[2]; '
-        'cap_cpu_threads(cfg); '
+        'cap_cpu_threads(cfg, "test_dataloader"); '
         'runner = build_runner(cfg); runner.model.init_weights(); '
         # default=float: MMSegmentation's IoUMetric returns numpy floats.
         'import json; print("METRICS" + json.dumps(runner.test(), '

@@ -102,7 +102,7 @@ def main() -> None:
             raise ValueError('--out must be a .pkl or .pickle file for mmdet')
 
     setup_runtime(cfg)  # checkpoints of mmengine load, CPU-only DDP
-    cap_cpu_threads(cfg)  # CPUs: torch threads leave loader workers theirs
+    cap_cpu_threads(cfg, 'test_dataloader')  # leave the loader workers CPUs
     runner = build_runner(cfg)
     if args.out is not None and scope == 'mmdet':
         from mmdet.evaluation import DumpDetResults

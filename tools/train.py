@@ -123,7 +123,7 @@ def main() -> None:
     except AmpConfigError as e:
         sys.exit(f'error: {e}')
     setup_runtime(cfg)  # atomic saves, resumable checkpoints, CPU-only DDP
-    cap_cpu_threads(cfg)  # CPUs: torch threads leave loader workers theirs
+    cap_cpu_threads(cfg, 'train_dataloader')  # leave the loader workers CPUs
     try:  # a bare --resume passes over unreadable checkpoints, with warnings
         resolve_checkpoint(cfg)
     except CheckpointError as e:

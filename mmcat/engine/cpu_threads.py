@@ -23,38 +23,44 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def loader_workers(cfg: Config) -> int:
-    """Worker processes of the run's first data loader (train, else val,
-    else test)."""
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key)
-        if loader:
-            return int(loader.get('num_workers', 0))
-    return 0
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def cpu_threads_for(cfg: Config, cpus: int, threads: int) -> int:
+def loader_workers(cfg: Config, loader: str = 'train_dataloader') -> int:
+    """Worker processes of the data loader ``loader`` of ``cfg`` (0 when
+    the config has none): the train loader for a training run, the test
+    loader for a test run."""
+    if loader not in LOADERS:
+        raise ValueError(f'loader must be one of {LOADERS}, not {loader!r}')
+    return int((cfg.get(loader) or {}).get('num_workers', 0))
+
+
+def cpu_threads_for(cfg: Config, cpus: int, threads: int,
+                    loader: str = 'train_dataloader') -> int:
     """Intra-op threads for ``cfg`` on ``cpus`` CPUs when torch would start
-    ``threads``: the CPUs the loader workers leave, at least 1, never more
-    than ``threads``."""
-    return max(1, min(threads, cpus - loader_workers(cfg)))
+    ``threads``: the CPUs the workers of ``loader`` leave, at least 1, never
+    more than ``threads``."""
+    return max(1, min(threads, cpus - loader_workers(cfg, loader)))
 
 
-def cap_cpu_threads(cfg: Config) -> Optional[int]:
+def cap_cpu_threads(cfg: Config,
+                    loader: str = 'train_dataloader') -> Optional[int]:
     """Cap torch's intra-op threads for a single-process CPU run of
-    ``cfg``; the new count, or None when left alone (``OMP_NUM_THREADS``
-    set, a launched run, CUDA available, or no change)."""
+    ``cfg`` whose steps are fed by ``loader``; the new count, or None when
+    left alone (``OMP_NUM_THREADS`` set, a launched run, CUDA available, or
+    no change)."""
     if ('OMP_NUM_THREADS' in os.environ
             or cfg.get('launcher', 'none') != 'none'
             or torch.cuda.is_available()):
         return None
     cpus, threads = available_cpus(), torch.get_num_threads()
-    capped = cpu_threads_for(cfg, cpus, threads)
+    capped = cpu_threads_for(cfg, cpus, threads, loader)
     if capped == threads:
         return None
     torch.set_num_threads(capped)
     print_log(
         f'CPU run: {capped} torch thread(s) instead of {threads}, leaving '
-        f'{loader_workers(cfg)} data-loader worker(s) CPUs of their own '
-        f'({cpus} CPUs); set OMP_NUM_THREADS to choose', logger='current')
+        f'{loader_workers(cfg, loader)} data-loader worker(s) ({loader}) '
+        f'CPUs of their own ({cpus} CPUs); set OMP_NUM_THREADS to choose',
+        logger='current')
     return capped

@@ -23,8 +23,17 @@ def _cfg(workers=2, launcher='none', loader='train_dataloader'):
 
 def test_threads_leave_the_loader_workers_their_cpus() -> None:
     assert loader_workers(Config.fromfile(DEMO)) == 2
-    assert loader_workers(_cfg(3, loader='test_dataloader')) == 3
+    # the loader the run uses, not the first one the config has
+    cfg = Config(dict(train_dataloader=dict(num_workers=0),
+                      test_dataloader=dict(num_workers=3)))
+    assert loader_workers(cfg) == 0
+    assert loader_workers(cfg, 'test_dataloader') == 3
+    assert cpu_threads_for(cfg, cpus=4, threads=4) == 4
+    assert cpu_threads_for(cfg, cpus=4, threads=4,
+                           loader='test_dataloader') == 1
     assert loader_workers(Config()) == 0
+    with pytest.raises(ValueError, match='test_dataloader'):
+        loader_workers(cfg, 'test_loader')
     # 2 CPUs, torch's 2 threads, 2 workers: 1 thread
     assert cpu_threads_for(_cfg(2), cpus=2, threads=2) == 1
     assert cpu_threads_for(_cfg(2), cpus=1, threads=1) == 1
@@ -63,9 +72,20 @@ def test_cap_sets_torch_threads_unless_told_otherwise(monkeypatch,
     assert cap_cpu_threads(_cfg(2)) is None and torch.get_num_threads() == 3
 
 
-def test_train_tool_caps_the_threads(tmp_path) -> None:
-    """tools/train.py caps the threads before it builds the runner, and says
-    how many and how to choose (3 CPUs, 2 loader workers: 1 thread)."""
+@pytest.mark.parametrize('tool,loader', [
+    ('train.py', 'train_dataloader'), ('test.py', 'test_dataloader')])
+def test_tools_cap_the_threads_for_their_loader(tmp_path, tool,
+                                                loader) -> None:
+    """tools/train.py and tools/test.py cap the threads before they build
+    the runner, for the workers of the loader they run (3 CPUs, 2 workers
+    there, none in the other loaders: 1 thread), and say how many and how
+    to choose."""
+    others = [f'{key}.num_workers=0' for key in
+              ('train_dataloader', 'val_dataloader', 'test_dataloader')
+              if key != loader]
+    args = {'train.py': ['--work-dir', str(tmp_path)],
+            'test.py': [str(tmp_path / 'latest.pth'), '--work-dir',
+                        str(tmp_path)]}[tool]
     env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
     code = (
         'import runpy, sys, torch\n'
@@ -75,13 +95,14 @@ def test_train_tool_caps_the_threads(tmp_path) -> None:
         '# stop where the runner would be built\n'
         'engine.build_runner = lambda cfg: sys.exit(\n'
         '    f"THREADS {torch.get_num_threads()}")\n'
-        'sys.argv = ["tools/train.py", sys.argv[1], "--work-dir", '
-        'sys.argv[2]]\n'
-        'runpy.run_path("tools/train.py", run_name="__main__")\n')
-    proc = subprocess.run([sys.executable, '-c', code, DEMO, str(tmp_path)],
-                          cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+        'sys.argv = sys.argv[1:]\n'
+        'runpy.run_path(sys.argv[0], run_name="__main__")\n')
+    cmd = [sys.executable, '-c', code, f'tools/{tool}', DEMO, *args,
+           '--cfg-options', *others]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert 'THREADS 1' in out, out[-3000:]
     assert '1 torch thread(s) instead of 3' in out
+    assert f'2 data-loader worker(s) ({loader})' in out
     assert 'set OMP_NUM_THREADS to choose' in out
