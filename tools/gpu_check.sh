@@ -10,12 +10,13 @@
 # OpenMMLab packages pinned in requirements/ and of their dependencies that
 # the GPU image lacks, and mmcv's source; the GPU run installs from there
 # only (pip --no-index) and builds mmcv's CPU ops. Environment: PYTHON
-# (default python3), GPU_CHECK_DIR (default .gpu_check).
+# (default python3), GPU_CHECK_DIR (default .gpu_check), GPU_CHECK_PY_VERSION
+# (default 3.12, the GPU image's Python; another to rehearse the install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 DIR=${GPU_CHECK_DIR:-.gpu_check}
-PY_VERSION=3.12
+PY_VERSION=${GPU_CHECK_PY_VERSION:-3.12}
 
 # What the GPU image lacks besides the OpenMMLab packages (it has numpy,
 # scipy, matplotlib, opencv-python-headless, rich, pyyaml, tqdm, six, regex,
